@@ -1,0 +1,32 @@
+# Two commands for a fresh machine:
+#   make run    install everything (first time) and start the app
+#   make test   install everything (first time) and run the whole test suite
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-dev
+
+.PHONY: run test install clean-venv bench
+
+$(PY):
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (set PYTHON=...)")'
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstall whenever a requirements file changes.
+$(STAMP): requirements.txt requirements-dev.txt | $(PY)
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(STAMP)
+
+run: install
+	$(PY) launcher.py $(ARGS)
+
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: install
+	$(PY) -m app.inference.benchmark $(ARGS)
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+from django import forms
+from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.models import User
+
+
+class FirstRunForm(UserCreationForm):
+    clinic_name = forms.CharField(max_length=200, help_text="Printed on reports and shown in the title bar.")
+
+    class Meta(UserCreationForm.Meta):
+        model = User
+        fields = ("clinic_name", "username", "first_name", "last_name")
+
+    def save(self, commit: bool = True) -> User:
+        user = super().save(commit=False)
+        user.is_staff = True
+        user.is_superuser = True
+        if commit:
+            user.save()
+        return user

@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+from django.db import models
+
+
+class ClinicSettings(models.Model):
+    """Site-wide settings edited by the administrator; a single row (pk=1)."""
+
+    clinic_name = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "clinic settings"
+
+    def __str__(self) -> str:
+        return self.clinic_name
+
+    @classmethod
+    def current(cls) -> ClinicSettings | None:
+        return cls.objects.filter(pk=1).first()

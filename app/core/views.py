@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import get_user_model, login
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_not_required
+from django.db import connection, transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.utils.decorators import method_decorator
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from app.core.forms import FirstRunForm
+from app.core.models import ClinicSettings
+from app.jobs.status import worker_summary
+
+
+def _database_ok() -> tuple[bool, str]:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+        return True, ""
+    except Exception as exc:  # the point of /health is to say so instead of crashing
+        return False, str(exc)
+
+
+@login_not_required
+@never_cache
+@require_GET
+def health(request: HttpRequest) -> JsonResponse:
+    db_ok, db_error = _database_ok()
+    worker = worker_summary() if db_ok else {"alive": False, "state": "unknown", "engine": {}}
+    engine = worker["engine"]
+    body: dict[str, Any] = {
+        "status": "ok" if db_ok and worker["alive"] else "degraded",
+        "version": settings.APP_VERSION,
+        "database": {"ok": db_ok, "vendor": connection.vendor, **({"error": db_error} if db_error else {})},
+        "worker": {"alive": worker["alive"], "count": worker.get("count", 0), "state": worker["state"]},
+        "compute_device": engine.get("device", "unknown until a worker has started"),
+        "model_pack": engine.get("model_pack", {"loaded": False, "reason": "no worker has reported yet"}),
+    }
+    return JsonResponse(body, status=200 if db_ok else 503)
+
+
+def needs_first_run() -> bool:
+    return not get_user_model().objects.exists()
+
+
+@login_not_required
+def first_run(request: HttpRequest) -> HttpResponse:
+    """Set the clinic name and create the administrator; only while no account exists."""
+    if not needs_first_run():
+        return redirect("home")
+    form = FirstRunForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        with transaction.atomic():
+            if not needs_first_run():  # two tabs submitted at once: the first one wins
+                return redirect("login")
+            user = form.save()
+            ClinicSettings.objects.update_or_create(pk=1, defaults={"clinic_name": form.cleaned_data["clinic_name"]})
+        login(request, user)
+        messages.success(request, "Set-up complete. Welcome.")
+        return redirect("home")
+    return render(request, "core/first_run.html", {"form": form})
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    return render(request, "core/home.html", {"worker": worker_summary()})
+
+
+class LoginView(auth_views.LoginView):
+    """Django's login, except that a fresh install goes to the first-run set-up instead."""
+
+    template_name = "core/login.html"
+    redirect_authenticated_user = True
+
+    @method_decorator(login_not_required)
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if needs_first_run():
+            return redirect("first_run")
+        return super().dispatch(request, *args, **kwargs)

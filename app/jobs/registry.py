@@ -1,0 +1,48 @@
+"""Which function runs which kind of job, and what a worker warms up before taking jobs.
+
+Handler modules register themselves at import time (from their AppConfig.ready()), so the same
+registry exists in the in-process worker thread and in a separate `manage.py runworker` process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from app.jobs.worker import JobContext
+
+Handler = Callable[["JobContext"], dict[str, Any] | None]
+WarmUp = Callable[[], dict[str, Any]]
+
+_handlers: dict[str, Handler] = {}
+_warmups: list[WarmUp] = []
+
+
+def register(kind: str) -> Callable[[Handler], Handler]:
+    def decorator(func: Handler) -> Handler:
+        if kind in _handlers and _handlers[kind] is not func:
+            raise ValueError(f"Job kind {kind!r} is registered twice")
+        _handlers[kind] = func
+        return func
+
+    return decorator
+
+
+def register_warmup(func: WarmUp) -> WarmUp:
+    """A warm-up runs once when a worker starts; the dict it returns goes into /health."""
+    if func not in _warmups:
+        _warmups.append(func)
+    return func
+
+
+def handler_for(kind: str) -> Handler | None:
+    return _handlers.get(kind)
+
+
+def warmups() -> list[WarmUp]:
+    return list(_warmups)
+
+
+def kinds() -> list[str]:
+    return sorted(_handlers)

@@ -1,0 +1,199 @@
+"""Django settings. Everything that differs between installs comes from the environment.
+
+The launcher sets CXR_DATA_DIR before Django is imported; management commands and tests may set
+it too, otherwise the platform's per-user data directory is used.
+
+Environment variables (all optional):
+    CXR_DATA_DIR                  the data directory (see app/datadir.py)
+    CXR_DEBUG                     "1" turns on Django's DEBUG (never in clinical use)
+    CXR_DATABASE_URL              e.g. postgres://user:pass@host/db for a multi-workstation site;
+                                  unset means SQLite inside the data directory
+    CXR_INPROCESS_WORKER          "0" when jobs run in separate `manage.py runworker` processes
+    CXR_WORKER_STALE_SECONDS      a worker silent this long is considered dead (default 60)
+    CXR_GPU_MEMORY_BUDGET_MB      GPU memory the ensemble may keep resident (default 6144)
+    CXR_MODEL_PACK                name of the pack to activate (default: the newest installed)
+    CXR_ENABLE_DIAGNOSTIC_JOBS    "1" registers the diagnostics.* job kinds (used by tests)
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import dj_database_url
+
+from app import __version__
+from app.datadir import resolve
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value else default
+
+
+# The install folder: read-only at run time. Inside a PyInstaller bundle the code lives under
+# sys._MEIPASS, and so do ui/ and bundled_models/.
+INSTALL_DIR = Path(getattr(sys, "_MEIPASS", Path(__file__).resolve().parent.parent))
+
+DATA_DIR = resolve()
+DATA_DIR.prepare()
+
+APP_VERSION = __version__
+SECRET_KEY = DATA_DIR.secret_key_file.read_text(encoding="ascii").strip()
+DEBUG = _env_bool("CXR_DEBUG", False)
+
+# The server binds to 127.0.0.1 only; these are the names the browser may use for it.
+ALLOWED_HOSTS = ["127.0.0.1", "localhost", "[::1]"]
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "app.core",
+    "app.jobs",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "app.core.middleware.ContentSecurityPolicyMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "app.urls"
+WSGI_APPLICATION = "app.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [INSTALL_DIR / "ui" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "app.core.context_processors.app_info",
+            ],
+        },
+    },
+]
+
+DATABASE_URL = os.environ.get("CXR_DATABASE_URL", "")
+if DATABASE_URL:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": DATA_DIR.db_path,
+            "OPTIONS": {
+                # WAL lets the UI read while the worker writes; IMMEDIATE transactions take the
+                # write lock up front so two writers queue on the busy timeout instead of failing
+                # with "database is locked" half-way through a transaction.
+                "init_command": (
+                    "PRAGMA journal_mode=WAL;"
+                    "PRAGMA synchronous=NORMAL;"
+                    "PRAGMA foreign_keys=ON;"
+                    "PRAGMA busy_timeout=20000;"
+                ),
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+            },
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+CACHES = {
+    "default": {
+        "BACKEND": "diskcache.DjangoCache",
+        "LOCATION": str(DATA_DIR.cache),
+        "TIMEOUT": 300,
+        "OPTIONS": {"size_limit": 2**30},
+    }
+}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-gb"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [INSTALL_DIR / "ui" / "static"]
+# Static files are served straight from the read-only install folder by WhiteNoise; no
+# collectstatic step writes anywhere at run time.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+# Security headers. The app is served over plain HTTP on loopback, so HSTS/SSL redirects do not
+# apply; everything else is on.
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Strict"
+CSRF_COOKIE_SAMESITE = "Strict"
+SESSION_COOKIE_AGE = 8 * 60 * 60  # one clinic shift
+SESSION_SAVE_EVERY_REQUEST = True  # idle timeout rather than a fixed one
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+
+# Jobs and workers.
+INPROCESS_WORKER = _env_bool("CXR_INPROCESS_WORKER", True)
+WORKER_STALE_SECONDS = _env_int("CXR_WORKER_STALE_SECONDS", 60)
+ENABLE_DIAGNOSTIC_JOBS = _env_bool("CXR_ENABLE_DIAGNOSTIC_JOBS", False)
+
+# Inference.
+GPU_MEMORY_BUDGET_MB = _env_int("CXR_GPU_MEMORY_BUDGET_MB", 6144)
+MODEL_PACK = os.environ.get("CXR_MODEL_PACK", "")
+BUNDLED_MODELS_DIR = INSTALL_DIR / "bundled_models"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s [%(threadName)s] %(name)s: %(message)s"},
+    },
+    "handlers": {
+        "file": {
+            "class": "logging.handlers.RotatingFileHandler",
+            "filename": str(DATA_DIR.logs / "app.log"),
+            "maxBytes": 5 * 1024 * 1024,
+            "backupCount": 5,
+            "encoding": "utf-8",
+            "formatter": "plain",
+        },
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+    },
+    "root": {"handlers": ["file", "console"], "level": "INFO"},
+    "loggers": {
+        "waitress.queue": {"level": "ERROR"},
+    },
+}

@@ -1,0 +1,77 @@
+"""initialize(): everything that must happen once, before the server and worker start."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from datetime import datetime
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management import call_command
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.migrations.executor import MigrationExecutor
+
+from app.jobs import queue
+
+log = logging.getLogger(__name__)
+
+PRE_MIGRATION_BACKUPS_KEPT = 5
+
+
+def pending_migrations() -> list[str]:
+    connection = connections[DEFAULT_DB_ALIAS]
+    executor = MigrationExecutor(connection)
+    plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    return [f"{migration.app_label}.{migration.name}" for migration, _backwards in plan]
+
+
+def backup_sqlite(source: Path, destination: Path) -> Path:
+    """A consistent copy through SQLite's online backup API (safe with WAL, unlike a file copy)."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    src = sqlite3.connect(str(source))
+    try:
+        dst = sqlite3.connect(str(destination))
+        try:
+            src.backup(dst)
+        finally:
+            dst.close()
+    finally:
+        src.close()
+    return destination
+
+
+def _rotate_pre_migration_backups(folder: Path) -> None:
+    backups = sorted(folder.glob("pre-migration-*.sqlite3"))
+    for old in backups[:-PRE_MIGRATION_BACKUPS_KEPT]:
+        old.unlink(missing_ok=True)
+
+
+def initialize(*, single_workstation: bool = True) -> dict[str, object]:
+    """Back up the database if migrations are pending, migrate, and re-queue orphaned jobs.
+
+    `single_workstation=True` means the caller holds the launcher lock, so any job still marked
+    running was left by a process that died.
+    """
+    report: dict[str, object] = {"backup": None, "migrated": []}
+    pending = pending_migrations()
+    db = settings.DATABASES["default"]
+    if pending:
+        db_path = Path(db["NAME"]) if db["ENGINE"].endswith("sqlite3") else None
+        has_data = "django_migrations" in connections[DEFAULT_DB_ALIAS].introspection.table_names()
+        if db_path is not None and has_data:
+            stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+            target = settings.DATA_DIR.backups / f"pre-migration-{stamp}.sqlite3"
+            backup_sqlite(db_path, target)
+            _rotate_pre_migration_backups(settings.DATA_DIR.backups)
+            report["backup"] = str(target)
+            log.info("Backed up the database to %s before migrating", target)
+        call_command("migrate", interactive=False, verbosity=0)
+        report["migrated"] = pending
+        log.info("Applied %d migrations", len(pending))
+    if single_workstation:
+        requeued, failed = queue.requeue_orphaned(all_running=True)
+        if requeued or failed:
+            log.warning("Re-queued %d jobs interrupted by an unexpected stop; failed %d", requeued, failed)
+        report["requeued"], report["failed"] = requeued, failed
+    return report

@@ -1,0 +1,120 @@
+"""Run the real launcher as a subprocess on a temporary data directory (for end-to-end tests)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+OFFLINE_GUARD = Path(__file__).resolve().parent / "offline_guard"
+START_TIMEOUT = 90.0
+
+
+class LaunchedApp:
+    def __init__(self, data_dir: Path, *, offline_guard: bool = False, env: dict[str, str] | None = None) -> None:
+        self.data_dir = data_dir
+        self.env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "app.settings",
+            "CXR_DATA_DIR": str(data_dir),
+            "CXR_ENABLE_DIAGNOSTIC_JOBS": "1",
+            "PYTHONUNBUFFERED": "1",
+            **(env or {}),
+        }
+        if offline_guard:
+            self.env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(OFFLINE_GUARD), self.env.get("PYTHONPATH")]))
+            self.env["CXR_OFFLINE_GUARD_LOG"] = str(data_dir / "blocked-connections.log")
+        self.proc: subprocess.Popen[str] | None = None
+        self.url = ""
+        self.log_path = data_dir.parent / f"{data_dir.name}-launcher.log"
+
+    # -- process control -------------------------------------------------------------------
+
+    def start(self, wait: bool = True) -> LaunchedApp:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("a", encoding="utf-8")
+        self.proc = subprocess.Popen(
+            [sys.executable, str(REPO / "launcher.py"), "--headless", "--data-dir", str(self.data_dir)],
+            cwd=REPO,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        if wait:
+            self.wait_until_healthy()
+        return self
+
+    def wait_until_healthy(self, timeout: float = START_TIMEOUT) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        last_error: Exception | None = None
+        while time.monotonic() < deadline:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"launcher exited with {self.proc.returncode}:\n{self.output()}")
+            try:
+                info = json.loads((self.data_dir / "server.json").read_text())
+                if info.get("pid") == self.proc.pid:
+                    self.url = info["url"]
+                    health = self.get_json("health")
+                    if health["worker"]["alive"]:
+                        return health
+            except (OSError, ValueError, KeyError) as exc:
+                last_error = exc
+            time.sleep(0.2)
+        raise TimeoutError(f"launcher not healthy after {timeout}s ({last_error}):\n{self.output()}")
+
+    def terminate(self, timeout: float = 60.0) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout)
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(30)
+
+    def stop_quietly(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(30)
+
+    def output(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace") if self.log_path.exists() else ""
+
+    # -- talking to it ---------------------------------------------------------------------
+
+    def get_json(self, path: str) -> dict[str, Any]:
+        with urllib.request.urlopen(self.url + path, timeout=10) as response:
+            return json.loads(response.read())
+
+    def manage(self, code: str) -> str:
+        """Run Python inside a Django shell on the same data directory; returns its stdout."""
+        done = subprocess.run(
+            [sys.executable, str(REPO / "manage.py"), "shell", "-c", code],
+            cwd=REPO,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"manage.py shell failed:\n{done.stdout}\n{done.stderr}")
+        return done.stdout
+
+    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Read the app's SQLite database directly (read-only)."""
+        uri = f"file:{self.data_dir / 'db.sqlite3'}?mode=ro"
+        connection = sqlite3.connect(uri, uri=True, timeout=10)
+        try:
+            return connection.execute(sql, params).fetchall()
+        finally:
+            connection.close()

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from app import datadir
+
+
+def test_it_prefers_the_explicit_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(datadir.ENV_VAR, str(tmp_path / "from-env"))
+    assert datadir.resolve(tmp_path / "flag").root == (tmp_path / "flag").resolve()
+
+
+def test_it_uses_the_environment_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(datadir.ENV_VAR, str(tmp_path / "from-env"))
+    assert datadir.resolve().root == (tmp_path / "from-env").resolve()
+
+
+def test_it_falls_back_to_the_per_user_folder(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(datadir.ENV_VAR, raising=False)
+    root = datadir.resolve().root
+    assert datadir.APP_NAME in str(root)
+    assert Path(__file__).resolve().parent.parent not in root.parents  # never the install folder
+
+
+def test_it_creates_the_tree_and_a_private_secret_key(tmp_path: Path) -> None:
+    d = datadir.DataDir(tmp_path / "d")
+    d.prepare()
+    for folder in (d.originals, d.derived, d.logs, d.cache, d.model_packs, d.backups):
+        assert folder.is_dir()
+    key = d.secret_key_file.read_text()
+    assert len(key) >= 50
+    assert os.stat(d.secret_key_file).st_mode & 0o777 == 0o600
+    d.prepare()
+    assert d.secret_key_file.read_text() == key  # stable across starts
+
+
+def test_each_install_gets_its_own_key(tmp_path: Path) -> None:
+    a, b = datadir.DataDir(tmp_path / "a"), datadir.DataDir(tmp_path / "b")
+    a.prepare()
+    b.prepare()
+    assert a.secret_key_file.read_text() != b.secret_key_file.read_text()
+
+
+def test_it_refuses_an_empty_key_file(tmp_path: Path) -> None:
+    (tmp_path / "secret_key").write_text("")
+    with pytest.raises(RuntimeError, match="empty"):
+        datadir.read_or_create_secret_key(tmp_path / "secret_key")
