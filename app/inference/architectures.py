@@ -1,0 +1,56 @@
+"""The torchvision architectures a model pack may use, and where Grad-CAM looks in each.
+
+Grad-CAM needs the last convolutional stage (the last 4-D feature map before global pooling).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+from torchvision import models
+
+# name -> (builder, dotted path of the last convolutional stage)
+ARCHITECTURES: dict[str, tuple[Callable[..., nn.Module], str]] = {
+    "resnet18": (models.resnet18, "layer4"),
+    "resnet34": (models.resnet34, "layer4"),
+    "resnet50": (models.resnet50, "layer4"),
+    "densenet121": (models.densenet121, "features"),
+    "efficientnet_b0": (models.efficientnet_b0, "features"),
+    "efficientnet_b1": (models.efficientnet_b1, "features"),
+    "mobilenet_v2": (models.mobilenet_v2, "features"),
+    "mobilenet_v3_small": (models.mobilenet_v3_small, "features"),
+    "mobilenet_v3_large": (models.mobilenet_v3_large, "features"),
+    "mnasnet0_5": (models.mnasnet0_5, "layers"),
+    "mnasnet1_0": (models.mnasnet1_0, "layers"),
+    "regnet_y_400mf": (models.regnet_y_400mf, "trunk_output"),
+    "regnet_y_800mf": (models.regnet_y_800mf, "trunk_output"),
+    "shufflenet_v2_x0_5": (models.shufflenet_v2_x0_5, "conv5"),
+    "shufflenet_v2_x1_0": (models.shufflenet_v2_x1_0, "conv5"),
+    "squeezenet1_1": (models.squeezenet1_1, "features"),
+    "convnext_tiny": (models.convnext_tiny, "features"),
+}
+
+
+def build(architecture: str, num_classes: int) -> nn.Module:
+    """A randomly initialised network (weights=None: nothing is ever downloaded)."""
+    if architecture not in ARCHITECTURES:
+        raise KeyError(architecture)
+    builder, _ = ARCHITECTURES[architecture]
+    return builder(weights=None, num_classes=num_classes)
+
+
+def cam_layer(model: nn.Module, architecture: str) -> nn.Module:
+    _, path = ARCHITECTURES[architecture]
+    return model.get_submodule(path)
+
+
+def parameter_bytes(model: nn.Module) -> int:
+    return sum(p.numel() * p.element_size() for p in model.parameters()) + sum(
+        b.numel() * b.element_size() for b in model.buffers()
+    )
+
+
+def channels_last(model: nn.Module) -> nn.Module:
+    return model.to(memory_format=torch.channels_last)

@@ -1,0 +1,63 @@
+"""How member outputs become one finding: mean of calibrated probabilities, plus majority vote.
+
+Pure functions on arrays, so the rule is easy to read and to test.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from app.inference.model_pack import ConsensusRule
+
+
+def calibrated_probabilities(logits: np.ndarray, temperature: float) -> np.ndarray:
+    """Softmax of logits / T (T fitted on the validation split; T > 1 softens overconfidence)."""
+    scaled = logits / temperature
+    scaled = scaled - scaled.max(axis=-1, keepdims=True)
+    exp = np.exp(scaled)
+    return exp / exp.sum(axis=-1, keepdims=True)
+
+
+def combine(member_probs: np.ndarray, classes: tuple[str, ...], rule: ConsensusRule, thresholds: dict[str, float]) -> dict[str, Any]:
+    """member_probs: (members, classes) calibrated probabilities for one image."""
+    n_members, n_classes = member_probs.shape
+    mean = member_probs.mean(axis=0)
+    top = int(np.argmax(mean))
+    votes = member_probs.argmax(axis=1)
+    counts = np.bincount(votes, minlength=n_classes)
+    # Majority vote; a tie is broken by the mean probability.
+    majority = int(max(range(n_classes), key=lambda c: (counts[c], mean[c])))
+    agreement = int(counts[top])
+    entropy = float(-(mean * np.log(np.clip(mean, 1e-12, 1.0))).sum() / math.log(n_classes))
+    spread = float(member_probs[:, top].std())
+
+    reasons: list[str] = []
+    if mean[top] < rule.review_threshold:
+        reasons.append(f"confidence {mean[top]:.0%} is below the review threshold of {rule.review_threshold:.0%}")
+    if agreement / n_members < rule.min_agreement:
+        reasons.append(f"only {agreement} of {n_members} models agree")
+    if majority != top:
+        reasons.append(f"the majority vote ({classes[majority]}) differs from the mean-probability finding")
+
+    return {
+        "finding": classes[top],
+        "confidence": float(mean[top]),
+        "probabilities": {c: float(p) for c, p in zip(classes, mean, strict=True)},
+        "majority_vote": classes[majority],
+        "votes": {c: int(n) for c, n in zip(classes, counts, strict=True)},
+        "agreement": agreement,
+        "members": n_members,
+        "agreement_text": f"{agreement} of {n_members} models",
+        "uncertainty": {"normalised_entropy": entropy, "member_spread": spread},
+        "above_threshold": [c for c, p in zip(classes, mean, strict=True) if p >= thresholds[c]],
+        "needs_review": bool(reasons),
+        "review_reasons": reasons,
+    }
+
+
+def pack_thresholds(member_thresholds: list[dict[str, float]], classes: tuple[str, ...]) -> dict[str, float]:
+    """The ensemble's operating threshold per class: the mean of the members' thresholds."""
+    return {c: float(np.mean([t[c] for t in member_thresholds])) for c in classes}

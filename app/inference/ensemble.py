@@ -1,0 +1,195 @@
+"""Run every member of a pack on the same preprocessed batch, with optional Grad-CAM.
+
+Memory: when the pack fits the device memory budget its members stay resident on the device;
+otherwise each member is built, moved to the device, used and released in turn (only the
+weights, kept in host RAM as loaded and verified, stay around). Both paths give the same numbers.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from app.inference import architectures
+from app.inference.consensus import calibrated_probabilities
+from app.inference.model_pack import MemberSpec, ModelPack, load_member
+
+log = logging.getLogger(__name__)
+
+# Activation and workspace allowance per resident member on top of its weights, for batch 1 at
+# 224 px under fp16 autocast (measured peaks stay well below this for the supported archs).
+ACTIVATION_ALLOWANCE_BYTES = 160 * 2**20
+
+
+def choose_device(requested: str | None = None) -> torch.device:
+    if requested:
+        return torch.device(requested)
+    return torch.device("cuda:0") if torch.cuda.is_available() else torch.device("cpu")
+
+
+def describe_device(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"CUDA: {torch.cuda.get_device_name(device)}"
+    return f"CPU ({torch.get_num_threads()} threads)"
+
+
+@dataclass
+class MemberRun:
+    spec: MemberSpec
+    logits: np.ndarray  # (N, C) float32
+    probabilities: np.ndarray  # (N, C) calibrated
+    seconds: float
+    cam: np.ndarray | None = None  # (N, S, S) in [0, 1]
+
+
+class Ensemble:
+    def __init__(
+        self,
+        pack: ModelPack,
+        device: torch.device | str | None = None,
+        memory_budget_mb: int = 6144,
+        *,
+        verify: bool = True,
+    ) -> None:
+        self.pack = pack
+        self.device = device if isinstance(device, torch.device) else choose_device(device)
+        self.memory_budget_bytes = memory_budget_mb * 2**20
+        # Load and verify every member once, on the CPU (checksums are not re-read per image).
+        self._cpu_models: dict[str, nn.Module] = {}
+        self._states: dict[str, dict[str, torch.Tensor]] = {}
+        for spec in pack.members:
+            model = load_member(pack, spec, verify=verify)
+            self._states[spec.name] = {k: v.clone() for k, v in model.state_dict().items()}
+            self._cpu_models[spec.name] = model
+        self.required_bytes = sum(
+            architectures.parameter_bytes(m) + ACTIVATION_ALLOWANCE_BYTES for m in self._cpu_models.values()
+        )
+        self.resident = self.required_bytes <= self.memory_budget_bytes
+        self._resident_models: dict[str, nn.Module] = {}
+        if self.resident:
+            for spec in pack.members:
+                self._resident_models[spec.name] = self._prepare_for_device(self._cpu_models[spec.name])
+        else:
+            log.info(
+                "Pack needs about %.0f MB, budget is %.0f MB: members are loaded one at a time",
+                self.required_bytes / 2**20,
+                self.memory_budget_bytes / 2**20,
+            )
+        self._cpu_models.clear()  # resident copies or the states above are all that is kept
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _prepare_for_device(self, model: nn.Module) -> nn.Module:
+        for parameter in model.parameters():
+            parameter.requires_grad_(False)
+        model = model.to(self.device)
+        if self.device.type == "cuda":
+            model = architectures.channels_last(model)
+        return model.eval()
+
+    @contextmanager
+    def _member(self, spec: MemberSpec) -> Iterator[nn.Module]:
+        if self.resident:
+            yield self._resident_models[spec.name]
+            return
+        model = architectures.build(spec.architecture, num_classes=len(self.pack.classes))
+        model.load_state_dict(self._states[spec.name])
+        model = self._prepare_for_device(model)
+        try:
+            yield model
+        finally:
+            del model
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()
+
+    def _autocast(self):  # noqa: ANN202
+        if self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.float16)
+        return nullcontext()
+
+    # -- running ---------------------------------------------------------------------------
+
+    def run(self, batch: torch.Tensor, *, heatmap: bool) -> list[MemberRun]:
+        """batch: (N, 3, S, S) from preprocess.to_batch(). Returns one MemberRun per member.
+
+        With heatmap=True, Grad-CAM is computed for each image's consensus class (mean of the
+        calibrated probabilities), from each member's last convolutional stage.
+        """
+        x = batch.to(self.device, non_blocking=True)
+        if self.device.type == "cuda":
+            x = x.contiguous(memory_format=torch.channels_last)
+        runs: list[MemberRun] = []
+        pending: list[tuple[MemberRun, torch.Tensor, torch.Tensor]] = []  # (run, logits, activation)
+        for spec in self.pack.members:
+            started = time.perf_counter()
+            with self._member(spec) as model:
+                if heatmap:
+                    logits_t, activation = self._forward_with_activation(model, spec, x)
+                else:
+                    with torch.inference_mode(), self._autocast():
+                        logits_t = model(x)
+                    activation = None
+            logits = logits_t.detach().float().cpu().numpy()
+            run = MemberRun(
+                spec=spec,
+                logits=logits,
+                probabilities=calibrated_probabilities(logits, spec.temperature),
+                seconds=time.perf_counter() - started,
+            )
+            runs.append(run)
+            if activation is not None:
+                pending.append((run, logits_t, activation))
+        if heatmap:
+            mean = np.mean([r.probabilities for r in runs], axis=0)  # (N, C)
+            target = torch.from_numpy(mean.argmax(axis=1)).to(self.device)
+            size = batch.shape[-1]
+            for run, logits_t, activation in pending:
+                started = time.perf_counter()
+                run.cam = self._grad_cam(logits_t, activation, target, size)
+                run.seconds += time.perf_counter() - started
+        return runs
+
+    def _forward_with_activation(self, model: nn.Module, spec: MemberSpec, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        captured: dict[str, torch.Tensor] = {}
+
+        def hook(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> torch.Tensor:
+            # Cut the graph here: gradients flow only from the logits back to this feature map,
+            # never into the (frozen) weights, which keeps the backward pass small.
+            leaf = output.detach().requires_grad_(True)
+            captured["activation"] = leaf
+            # A copy goes on, so an in-place op downstream (DenseNet's ReLU) cannot touch the leaf.
+            return leaf.clone()
+
+        handle = architectures.cam_layer(model, spec.architecture).register_forward_hook(hook)
+        try:
+            with torch.enable_grad(), self._autocast():
+                logits = model(x)
+        finally:
+            handle.remove()
+        return logits, captured["activation"]
+
+    @staticmethod
+    def _grad_cam(logits: torch.Tensor, activation: torch.Tensor, target: torch.Tensor, size: int) -> np.ndarray:
+        score = logits.gather(1, target.view(-1, 1)).sum()
+        (grads,) = torch.autograd.grad(score, activation)
+        weights = grads.float().mean(dim=(2, 3), keepdim=True)
+        cam = F.relu((weights * activation.float()).sum(dim=1, keepdim=True))
+        cam = F.interpolate(cam, size=(size, size), mode="bilinear", align_corners=False)[:, 0]
+        peak = cam.flatten(1).max(dim=1).values.clamp_min(1e-8).view(-1, 1, 1)
+        return (cam / peak).detach().cpu().numpy().astype(np.float32)
+
+
+def fuse_cams(runs: list[MemberRun]) -> np.ndarray:
+    """Mean of the members' normalised maps, renormalised to [0, 1]: (N, S, S)."""
+    cams = np.stack([r.cam for r in runs if r.cam is not None])
+    fused = cams.mean(axis=0)
+    peak = fused.reshape(fused.shape[0], -1).max(axis=1).reshape(-1, 1, 1)
+    return np.where(peak > 0, fused / np.maximum(peak, 1e-8), 0.0).astype(np.float32)

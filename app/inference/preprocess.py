@@ -1,0 +1,60 @@
+"""The one preprocessing code path, shared by training, evaluation and inference.
+
+    pixels [0,1] (H, W)  --prepare()-->  [0,1] (S, S), optionally CLAHE  --to_batch()-->  tensor (N, 3, S, S)
+
+Training imports these same functions (app/ml/dataset.py); there is no second implementation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+
+from app.inference.errors import PreprocessingContractError
+from app.inference.image import check_pixels
+
+
+@dataclass(frozen=True)
+class PreprocessSpec:
+    input_size: int
+    clahe_clip_limit: float | None = 2.0  # None: no CLAHE
+    clahe_tile_grid: int = 8
+
+    def to_manifest(self) -> dict[str, object]:
+        return {
+            "input_size": self.input_size,
+            "grayscale": True,
+            "clahe": None
+            if self.clahe_clip_limit is None
+            else {"clip_limit": self.clahe_clip_limit, "tile_grid": self.clahe_tile_grid},
+        }
+
+
+def prepare(pixels: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
+    """Resize to the model's square input and equalise contrast; returns float32 [0, 1]."""
+    check_pixels(pixels, "prepare() input")
+    size = spec.input_size
+    img8 = np.round(pixels * 255.0).astype(np.uint8)
+    shrinking = img8.shape[0] > size or img8.shape[1] > size
+    resized = cv2.resize(img8, (size, size), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+    if spec.clahe_clip_limit is not None:
+        clahe = cv2.createCLAHE(clipLimit=spec.clahe_clip_limit, tileGridSize=(spec.clahe_tile_grid, spec.clahe_tile_grid))
+        resized = clahe.apply(resized)
+    out = resized.astype(np.float32) / 255.0
+    check_pixels(out, "prepare() output")
+    return out
+
+
+def to_batch(prepared: list[np.ndarray] | np.ndarray, mean: float, std: float) -> torch.Tensor:
+    """Normalise and replicate gray to the 3 channels torchvision architectures expect."""
+    arrays = [prepared] if isinstance(prepared, np.ndarray) else list(prepared)
+    for array in arrays:
+        check_pixels(array, "to_batch() input")
+    if std <= 0:
+        raise PreprocessingContractError(f"normalisation std must be positive, got {std}")
+    batch = torch.from_numpy(np.stack(arrays)).unsqueeze(1)  # (N, 1, S, S)
+    batch = (batch - mean) / std
+    return batch.expand(-1, 3, -1, -1).contiguous()

@@ -1,0 +1,214 @@
+"""Is this a frontal chest radiograph at all? Decide before any model gives a confident answer.
+
+Two layers:
+1. Plain checks with specific reasons: colour images, lateral views (DICOM header), blank or
+   saturated frames, noise.
+2. An appearance score fitted by app/ml/fit_quality_gate.py: a logistic regression on a few
+   descriptors of the image shrunk to 24-64 px (its coordinates and residual in the principal
+   subspace of real frontal radiographs, left-right symmetry, dark-lungs-either-side-of-a-bright-
+   mediastinum contrast, fine-detail ratio and intensity histogram). Positives are real
+   radiographs; negatives are photographs, documents, screenshots, CT/MR slices, faces, noise and
+   patterns. The threshold keeps 99% of the fitting radiographs. Everything needed is stored in
+   quality_gate.npz, applied here with numpy alone.
+
+The same score recognises radiographs that are upside down, on their side or inverted
+(negative): if a rotated or inverted copy scores far better than the image as given, the copy is
+used and the result says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from app.inference.errors import QualityGateRefusal
+from app.inference.image import LoadedImage
+
+GATE_FILE = Path(__file__).with_name("quality_gate.npz")
+PCA_SIZE = 24
+DETAIL_SIZE = 256
+HISTOGRAM_SIZE = 64
+HISTOGRAM_BINS = 12
+
+MAX_COLOURFULNESS = 0.06  # mean chroma; grayscale radiographs with a coloured arrow stay far below
+MIN_CONTRAST = 0.04  # std of intensities; a blank frame has almost none
+MAX_CLIPPED_FRACTION = 0.80  # share of pure black/white pixels
+MAX_NOISE_RATIO = 0.55  # high-frequency energy / total variation; radiographs are smooth
+# A transformed copy must score at least this much higher (logit units) to count as the right
+# orientation, so a real radiograph is never "corrected" by accident.
+ORIENTATION_MARGIN = 4.0
+
+TRANSFORMS: dict[str, str] = {
+    "identity": "",
+    "rot90": "The image was rotated 90° clockwise; it was turned upright before analysis.",
+    "rot180": "The image was upside down; it was turned upright before analysis.",
+    "rot270": "The image was rotated 90° anticlockwise; it was turned upright before analysis.",
+    "inverted": "The image was inverted (a negative); it was inverted back before analysis.",
+}
+
+
+def _apply(pixels: np.ndarray, transform: str) -> np.ndarray:
+    if transform == "rot90":  # image was rotated clockwise -> rotate anticlockwise to fix
+        return np.ascontiguousarray(np.rot90(pixels, k=1))
+    if transform == "rot180":
+        return np.ascontiguousarray(np.rot90(pixels, k=2))
+    if transform == "rot270":
+        return np.ascontiguousarray(np.rot90(pixels, k=3))
+    if transform == "inverted":
+        return (1.0 - pixels).astype(np.float32)
+    return pixels
+
+
+def _standardised(pixels: np.ndarray, size: int) -> np.ndarray:
+    small = cv2.resize(pixels, (size, size), interpolation=cv2.INTER_AREA).astype(np.float64)
+    std = small.std()
+    return (small - small.mean()) / (std if std > 1e-6 else 1.0)
+
+
+def descriptors(pixels: np.ndarray) -> dict[str, np.ndarray | float]:
+    """The raw descriptors the appearance score is built from (before the PCA projection)."""
+    z = _standardised(pixels, 32)
+    flipped = z[:, ::-1]
+    symmetry = float(np.corrcoef(z.ravel(), flipped.ravel())[0, 1]) if z.std() > 0 else 0.0
+    lungs = np.concatenate([z[8:24, 5:13].ravel(), z[8:24, 19:27].ravel()]).mean()
+    mediastinum = z[8:24, 14:18].mean()
+    big = cv2.resize(pixels, (DETAIL_SIZE, DETAIL_SIZE), interpolation=cv2.INTER_AREA).astype(np.float64)
+    band = cv2.GaussianBlur(big, (0, 0), 1) - cv2.GaussianBlur(big, (0, 0), 4)
+    detail = float(np.abs(band).mean() / (np.abs(big - big.mean()).mean() + 1e-6))
+    h = _standardised(pixels, HISTOGRAM_SIZE)
+    histogram, _ = np.histogram(np.clip(h, -3, 3), bins=HISTOGRAM_BINS, range=(-3, 3))
+    return {
+        "pca_input": _standardised(pixels, PCA_SIZE).ravel(),
+        "symmetry": symmetry if np.isfinite(symmetry) else 0.0,
+        "lung_contrast": float(mediastinum - lungs),
+        "detail": detail,
+        "histogram": histogram / max(histogram.sum(), 1),
+    }
+
+
+def plain_measures(pixels: np.ndarray) -> dict[str, float]:
+    img = cv2.resize(pixels, (DETAIL_SIZE, DETAIL_SIZE), interpolation=cv2.INTER_AREA)
+    std = float(img.std())
+    clipped = float(np.mean((img <= 0.02) | (img >= 0.98)))
+    blurred = cv2.GaussianBlur(img, (0, 0), 2.0)
+    high = float(np.mean(np.abs(img - blurred)))
+    total = float(np.mean(np.abs(img - img.mean()))) or 1e-6
+    return {"contrast": std, "clipped_fraction": clipped, "noise_ratio": high / total}
+
+
+@dataclass
+class AppearanceModel:
+    pca_mean: np.ndarray  # (D,)
+    components: np.ndarray  # (K, D)
+    scaler_mean: np.ndarray  # (F,)
+    scaler_scale: np.ndarray  # (F,)
+    coef: np.ndarray  # (F,)
+    intercept: float
+    threshold: float  # scores below this are refused
+    fitted_on: str = ""
+
+    def features(self, pixels: np.ndarray) -> np.ndarray:
+        d = descriptors(pixels)
+        centred = d["pca_input"] - self.pca_mean
+        coords = self.components @ centred
+        residual = float(np.mean((centred - self.components.T @ coords) ** 2))
+        return np.concatenate(
+            [coords, [np.log(residual + 1e-9), d["symmetry"], d["lung_contrast"], np.log(d["detail"] + 1e-9)], d["histogram"]]
+        )
+
+    def score(self, pixels: np.ndarray) -> float:
+        """Logit of 'frontal chest radiograph'; >= threshold passes."""
+        x = (self.features(pixels) - self.scaler_mean) / self.scaler_scale
+        return float(x @ self.coef + self.intercept)
+
+    def save(self, path: Path) -> None:
+        np.savez_compressed(
+            path,
+            pca_mean=self.pca_mean.astype(np.float32),
+            components=self.components.astype(np.float32),
+            scaler_mean=self.scaler_mean.astype(np.float32),
+            scaler_scale=self.scaler_scale.astype(np.float32),
+            coef=self.coef.astype(np.float32),
+            intercept=np.float32(self.intercept),
+            threshold=np.float32(self.threshold),
+            fitted_on=np.array(self.fitted_on),
+        )
+
+    @classmethod
+    def load(cls, path: Path = GATE_FILE) -> AppearanceModel:
+        with np.load(path, allow_pickle=False) as data:
+            return cls(
+                pca_mean=data["pca_mean"].astype(np.float64),
+                components=data["components"].astype(np.float64),
+                scaler_mean=data["scaler_mean"].astype(np.float64),
+                scaler_scale=data["scaler_scale"].astype(np.float64),
+                coef=data["coef"].astype(np.float64),
+                intercept=float(data["intercept"]),
+                threshold=float(data["threshold"]),
+                fitted_on=str(data["fitted_on"]),
+            )
+
+
+@dataclass
+class GateResult:
+    pixels: np.ndarray  # possibly corrected
+    transform: str
+    notes: list[str] = field(default_factory=list)
+    measures: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"passed": True, "transform": self.transform, "notes": self.notes, "measures": self.measures}
+
+
+class QualityGate:
+    def __init__(self, model: AppearanceModel | None = None) -> None:
+        self.model = model or AppearanceModel.load()
+
+    def check(self, image: LoadedImage) -> GateResult:
+        """Return the (possibly corrected) pixels, or raise QualityGateRefusal with the reason."""
+        measures: dict[str, Any] = {"colourfulness": round(image.colourfulness, 4)}
+        if image.colourfulness > MAX_COLOURFULNESS:
+            raise QualityGateRefusal(
+                "This is a colour image (a photograph, illustration or screenshot), not a radiograph.",
+                "colour",
+                measures,
+            )
+        view = image.metadata.get("view_position", "").upper()
+        if view in {"LL", "RL", "LAT", "LATERAL"}:
+            raise QualityGateRefusal(
+                f"The DICOM header says this is a lateral view ({view}); the models judge frontal (PA/AP) chest radiographs only.",
+                "lateral",
+                measures,
+            )
+        plain = plain_measures(image.pixels)
+        measures.update({k: round(v, 4) for k, v in plain.items()})
+        if plain["contrast"] < MIN_CONTRAST:
+            raise QualityGateRefusal("The image is blank or almost uniform; there is nothing to assess.", "blank", measures)
+        if plain["clipped_fraction"] > MAX_CLIPPED_FRACTION:
+            raise QualityGateRefusal(
+                "Most of the image is pure black or pure white (saturated or over-exposed); it cannot be assessed.",
+                "saturated",
+                measures,
+            )
+        if plain["noise_ratio"] > MAX_NOISE_RATIO:
+            raise QualityGateRefusal("The image looks like random noise, not a radiograph.", "noise", measures)
+
+        scored = {name: self.model.score(_apply(image.pixels, name)) for name in TRANSFORMS}
+        measures["appearance"] = {k: round(v, 2) for k, v in scored.items()}
+        measures["appearance_threshold"] = round(self.model.threshold, 2)
+        as_given = scored["identity"]
+        best = max(scored, key=scored.get)
+        if best != "identity" and scored[best] >= self.model.threshold and scored[best] >= as_given + ORIENTATION_MARGIN:
+            return GateResult(_apply(image.pixels, best), best, [TRANSFORMS[best]], measures)
+        if as_given < self.model.threshold:
+            raise QualityGateRefusal(
+                "This does not look like a frontal chest radiograph (it may be another body part, another kind of "
+                "scan, a document or a photograph), so no finding was made.",
+                "not_chest_radiograph",
+                measures,
+            )
+        return GateResult(image.pixels, "identity", [], measures)

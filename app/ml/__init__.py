@@ -1,0 +1,1 @@
+"""Training, calibration and evaluation of model packs (and of the quality gate)."""

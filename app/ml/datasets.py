@@ -1,0 +1,92 @@
+"""Read a labelled radiograph collection: a CSV manifest or a class-per-folder tree.
+
+CSV: columns `file,label[,patient_id][,source]`, file paths relative to the CSV (the layout of
+../shared/datasets/cxr/manifest.csv). Folders: one folder per class (COVID-19 Radiography
+Database layout: COVID/, Normal/, Lung_Opacity/, Viral Pneumonia/), images directly inside or in
+an images/ subfolder; masks/ folders are ignored.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".dcm", ".dicom"}
+# Labels that say "we do not know": never trained or evaluated on.
+IGNORED_LABELS = {"inconclusive", "unknown", "indeterminate", ""}
+# Folder names of public collections mapped to this app's class names.
+FOLDER_LABELS = {
+    "covid": "COVID-19",
+    "covid-19": "COVID-19",
+    "normal": "Normal",
+    "lung_opacity": "Lung Opacity",
+    "lung opacity": "Lung Opacity",
+    "viral pneumonia": "Viral Pneumonia",
+    "viral_pneumonia": "Viral Pneumonia",
+}
+
+
+@dataclass(frozen=True)
+class Sample:
+    path: Path
+    label: str
+    patient_id: str
+    source: str
+    split: str = ""  # a split given by the dataset itself (nih-64), else ""
+
+
+class DatasetError(Exception):
+    pass
+
+
+def read_dataset(location: str | Path) -> list[Sample]:
+    location = Path(location)
+    if location.is_file() and location.suffix.lower() == ".csv":
+        return _read_csv(location)
+    if location.is_dir() and (location / "manifest.csv").is_file():
+        return _read_csv(location / "manifest.csv")
+    if location.is_dir():
+        return _read_folders(location)
+    raise DatasetError(f"{location} is neither a CSV manifest nor a folder of class folders")
+
+
+def _read_csv(path: Path) -> list[Sample]:
+    samples: list[Sample] = []
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        if not reader.fieldnames or not {"file", "label"} <= set(reader.fieldnames):
+            raise DatasetError(f"{path} needs at least the columns file,label")
+        for line, row in enumerate(reader, start=2):
+            label = (row.get("label") or "").strip()
+            if label.lower() in IGNORED_LABELS:
+                continue
+            file = path.parent / row["file"]
+            if not file.is_file():
+                raise DatasetError(f"{path}:{line}: {row['file']} does not exist")
+            samples.append(
+                Sample(
+                    path=file,
+                    label=label,
+                    patient_id=(row.get("patient_id") or "").strip() or f"file:{row['file']}",
+                    source=(row.get("source") or "").strip() or path.parent.name,
+                    split=(row.get("split") or "").strip(),
+                )
+            )
+    return samples
+
+
+def _read_folders(root: Path) -> list[Sample]:
+    samples: list[Sample] = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        label = FOLDER_LABELS.get(folder.name.lower(), folder.name)
+        if label.lower() in IGNORED_LABELS:
+            continue
+        image_dir = folder / "images" if (folder / "images").is_dir() else folder
+        for file in sorted(image_dir.iterdir()):
+            if file.is_file() and file.suffix.lower() in IMAGE_SUFFIXES:
+                # Folder datasets carry no patient ids; each file counts as its own patient.
+                samples.append(Sample(path=file, label=label, patient_id=f"file:{file.stem}", source=root.name))
+    if not samples:
+        raise DatasetError(f"no images found in class folders under {root}")
+    return samples
