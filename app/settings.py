@@ -18,13 +18,12 @@ Environment variables (all optional):
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
 
 import dj_database_url
 
 from app import __version__
 from app.datadir import resolve
+from app.install_dir import BUNDLED_MODELS_DIR, INSTALL_DIR, UI_DIR
 
 
 def _env_bool(name: str, default: bool) -> bool:
@@ -39,9 +38,6 @@ def _env_int(name: str, default: int) -> int:
     return int(value) if value else default
 
 
-# The install folder: read-only at run time. Inside a PyInstaller bundle the code lives under
-# sys._MEIPASS, and so do ui/ and bundled_models/.
-INSTALL_DIR = Path(getattr(sys, "_MEIPASS", Path(__file__).resolve().parent.parent))
 
 DATA_DIR = resolve()
 DATA_DIR.prepare()
@@ -61,6 +57,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "app.core",
     "app.jobs",
+    "app.analysis",
 ]
 
 MIDDLEWARE = [
@@ -82,7 +79,7 @@ WSGI_APPLICATION = "app.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [INSTALL_DIR / "ui" / "templates"],
+        "DIRS": [UI_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -145,7 +142,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "/static/"
-STATICFILES_DIRS = [INSTALL_DIR / "ui" / "static"]
+STATICFILES_DIRS = [UI_DIR / "static"]
 # Static files are served straight from the read-only install folder by WhiteNoise; no
 # collectstatic step writes anywhere at run time.
 WHITENOISE_USE_FINDERS = True
@@ -173,7 +170,7 @@ ENABLE_DIAGNOSTIC_JOBS = _env_bool("CXR_ENABLE_DIAGNOSTIC_JOBS", False)
 # Inference.
 GPU_MEMORY_BUDGET_MB = _env_int("CXR_GPU_MEMORY_BUDGET_MB", 6144)
 MODEL_PACK = os.environ.get("CXR_MODEL_PACK", "")
-BUNDLED_MODELS_DIR = INSTALL_DIR / "bundled_models"
+MODEL_PACK_DIRS = [DATA_DIR.model_packs, BUNDLED_MODELS_DIR]
 
 LOGGING = {
     "version": 1,

@@ -161,6 +161,10 @@ def read_manifest(folder: str | Path) -> ModelPack:
     names = [m.name for m in members]
     if len(set(names)) != len(names):
         raise ModelPackError("member names must be unique", pack=name)
+    for member in members[1:]:
+        if (member.mean, member.std) != (members[0].mean, members[0].std):
+            # Every member sees the same preprocessed tensor, normalisation included.
+            raise ModelPackError("normalization differs from the first member's", pack=name, member=member.name)
     return ModelPack(
         root=root,
         name=name,

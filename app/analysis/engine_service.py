@@ -1,0 +1,53 @@
+"""The worker process's one inference engine: loaded once, shared by every analysis job.
+
+torch is imported lazily, inside these functions, so the web server process never pays for it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+
+if TYPE_CHECKING:
+    from app.inference.engine import Engine
+
+log = logging.getLogger(__name__)
+
+_lock = threading.Lock()
+_engine: Engine | None = None
+
+
+def get_engine() -> Engine:
+    """The loaded engine; raises ModelPackError (readable) when no usable pack is installed."""
+    global _engine
+    with _lock:
+        if _engine is None:
+            from app.inference.engine import Engine
+            from app.inference.pack_registry import select_active
+
+            pack = select_active(settings.DATA_DIR.model_packs, settings.MODEL_PACK or None)
+            log.info("Loading model pack %s from %s", pack.label, pack.root)
+            _engine = Engine.for_pack(pack, memory_budget_mb=settings.GPU_MEMORY_BUDGET_MB)
+            log.info("Model pack %s ready on %s", pack.label, _engine.device_name)
+        return _engine
+
+
+def reset() -> None:
+    """Forget the engine (after the active pack changed); the next job loads the new one."""
+    global _engine
+    with _lock:
+        _engine = None
+
+
+def warm_up() -> dict[str, Any]:
+    from app.inference.ensemble import choose_device, describe_device
+    from app.inference.errors import ModelPackError
+
+    try:
+        return get_engine().status()
+    except ModelPackError as exc:
+        log.error("No model pack loaded: %s", exc)
+        return {"device": describe_device(choose_device()), "model_pack": {"loaded": False, "reason": str(exc)}}

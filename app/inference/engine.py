@@ -1,0 +1,178 @@
+"""One radiograph file in, one serialisable result out.
+
+    engine = Engine.for_pack(pack)                    # loads, verifies and warms the ensemble
+    analysis = engine.analyse("chest.dcm")            # InputError / QualityGateRefusal on bad input
+    analysis.result                                    # plain JSON-able dict (timings, device, pack...)
+    analysis.save_images(folder)                      # display image, heatmap (RGBA), overlay (PNG)
+
+Steps, in order: read (by content) -> quality gate (may correct orientation) -> preprocess
+(once, shared by every member) -> ensemble (+ Grad-CAM) -> consensus -> images.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from app.inference import heatmap as heatmaps
+from app.inference.consensus import combine, pack_thresholds
+from app.inference.ensemble import Ensemble, describe_device, fuse_cams
+from app.inference.image import LoadedImage
+from app.inference.image_io import load_image
+from app.inference.model_pack import ModelPack
+from app.inference.preprocess import prepare, to_batch
+from app.inference.quality_gate import QualityGate
+
+log = logging.getLogger(__name__)
+
+DEMONSTRATION_WARNING = "Demonstration model, not for diagnosis"
+
+
+@dataclass
+class Analysis:
+    result: dict[str, Any]
+    display: np.ndarray  # (H, W) float [0, 1], upright, at display size
+    heatmap: np.ndarray | None = None  # (H, W) float [0, 1] at display size
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def save_images(self, folder: Path, stem: str = "analysis") -> dict[str, Path]:
+        """Write display.png, heatmap.png (RGBA, for the opacity slider), overlay.png, heatmap_raw.png."""
+        folder.mkdir(parents=True, exist_ok=True)
+        written: dict[str, Path] = {}
+        gray = np.round(self.display * 255).astype(np.uint8)
+        outputs: dict[str, np.ndarray] = {"display": gray}
+        if self.heatmap is not None:
+            outputs["heatmap"] = heatmaps.colour_rgba(self.heatmap)
+            outputs["heatmap_raw"] = np.round(self.heatmap * 255).astype(np.uint8)
+            outputs["overlay"] = heatmaps.overlay_rgb(self.display, self.heatmap)
+        for name, array in outputs.items():
+            path = folder / f"{stem}-{name}.png"
+            tmp = path.with_suffix(".tmp")
+            tmp.write_bytes(heatmaps.encode_png(array))
+            tmp.replace(path)
+            written[name] = path
+        return written
+
+
+class Engine:
+    def __init__(self, pack: ModelPack, ensemble: Ensemble, gate: QualityGate | None = None) -> None:
+        self.pack = pack
+        self.ensemble = ensemble
+        self.gate = gate or QualityGate()
+        self.thresholds = pack_thresholds([m.thresholds for m in pack.members], pack.classes)
+        # One analysis at a time per engine: the models are shared and Grad-CAM is not re-entrant.
+        self._lock = threading.Lock()
+
+    @classmethod
+    def for_pack(cls, pack: ModelPack, *, device: str | None = None, memory_budget_mb: int = 6144, warm: bool = True) -> Engine:
+        engine = cls(pack, Ensemble(pack, device=device, memory_budget_mb=memory_budget_mb))
+        if warm:
+            engine.warm_up()
+        return engine
+
+    @property
+    def device_name(self) -> str:
+        return describe_device(self.ensemble.device)
+
+    def warm_up(self) -> float:
+        """One throw-away pass (with Grad-CAM) so the first real image does not pay for kernel set-up."""
+        started = time.perf_counter()
+        size = self.pack.preprocessing.input_size
+        dummy = np.full((size, size), 0.5, dtype=np.float32)
+        with self._lock:
+            first = self.pack.members[0]
+            self.ensemble.run(to_batch(prepare(dummy, self.pack.preprocessing), first.mean, first.std), heatmap=True)
+        return time.perf_counter() - started
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "device": self.device_name,
+            "model_pack": {
+                "loaded": True,
+                **self.pack.summary(),
+                "resident": self.ensemble.resident,
+                "demonstration": not self.pack.validated,
+            },
+        }
+
+    # -- analysis --------------------------------------------------------------------------
+
+    def analyse(self, path: str | Path, *, heatmap: bool = True) -> Analysis:
+        timings: dict[str, float] = {}
+        started = time.perf_counter()
+        image = load_image(path)
+        timings["read"] = time.perf_counter() - started
+        return self.analyse_image(image, heatmap=heatmap, timings=timings, started=started)
+
+    def analyse_image(
+        self, image: LoadedImage, *, heatmap: bool = True, timings: dict[str, float] | None = None, started: float | None = None
+    ) -> Analysis:
+        timings = dict(timings or {})
+        started = started if started is not None else time.perf_counter()
+        step = time.perf_counter()
+        gate = self.gate.check(image)  # raises QualityGateRefusal
+        timings["quality_gate"] = time.perf_counter() - step
+
+        step = time.perf_counter()
+        prepared = prepare(gate.pixels, self.pack.preprocessing)
+        timings["preprocess"] = time.perf_counter() - step
+
+        with self._lock:
+            step = time.perf_counter()
+            # read_manifest() guarantees one normalisation for all members: one batch for all.
+            first = self.pack.members[0]
+            runs = self.ensemble.run(to_batch(prepared, first.mean, first.std), heatmap=heatmap)
+            timings["ensemble"] = time.perf_counter() - step
+
+        probs = np.stack([r.probabilities[0] for r in runs])
+        consensus = combine(probs, self.pack.classes, self.pack.consensus, self.thresholds)
+
+        step = time.perf_counter()
+        height, width = heatmaps.display_size(*gate.pixels.shape)
+        display = cv2.resize(gate.pixels, (width, height), interpolation=cv2.INTER_AREA)
+        fused = heatmaps.resize_map(fuse_cams(runs)[0], height, width) if heatmap else None
+        timings["heatmap_render"] = time.perf_counter() - step
+        timings["total"] = time.perf_counter() - started
+
+        result = {
+            "pack": {
+                "name": self.pack.name,
+                "version": self.pack.version,
+                "validated": self.pack.validated,
+                "intended_use": self.pack.intended_use,
+            },
+            "demonstration": not self.pack.validated,
+            "warning": DEMONSTRATION_WARNING if not self.pack.validated else "",
+            "device": self.device_name,
+            "classes": list(self.pack.classes),
+            "consensus": consensus,
+            "members": [
+                {
+                    "name": r.spec.name,
+                    "architecture": r.spec.architecture,
+                    "probabilities": {c: float(p) for c, p in zip(self.pack.classes, r.probabilities[0], strict=True)},
+                    "prediction": self.pack.classes[int(np.argmax(r.probabilities[0]))],
+                    "temperature": r.spec.temperature,
+                    "seconds": round(r.seconds, 4),
+                }
+                for r in runs
+            ],
+            "image": {
+                "format": image.source_format,
+                "width": image.width,
+                "height": image.height,
+                "bits": image.bits,
+                "notes": image.notes + gate.notes,
+                "metadata": image.metadata,
+            },
+            "quality_gate": gate.to_dict(),
+            "heatmap": heatmap,
+            "timings": {k: round(v, 4) for k, v in timings.items()},
+        }
+        return Analysis(result=result, display=display, heatmap=fused)

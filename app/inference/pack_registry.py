@@ -1,0 +1,69 @@
+"""Which model packs are installed, and which one is active.
+
+Packs live in two places: `bundled_models/` in the (read-only) install folder, and
+`model_packs/` in the data directory for packs a site administrator imported later. The active
+pack is, in order: the CXR_MODEL_PACK environment variable (a pack name), the choice recorded in
+<data dir>/model_packs/active.json, else the bundled pack with the highest version.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from app.inference.errors import ModelPackError
+from app.inference.model_pack import ModelPack, discover
+from app.install_dir import BUNDLED_MODELS_DIR
+
+ACTIVE_FILE = "active.json"
+ENV_VAR = "CXR_MODEL_PACK"
+
+
+def _version_key(version: str) -> tuple:
+    return tuple(int(part) if part.isdigit() else part for part in version.replace("-", ".").split("."))
+
+
+def pack_folders(imported_dir: Path | None) -> list[Path]:
+    return [folder for folder in (imported_dir, BUNDLED_MODELS_DIR) if folder is not None]
+
+
+def installed(imported_dir: Path | None) -> tuple[list[ModelPack], list[str]]:
+    return discover(pack_folders(imported_dir))
+
+
+def active_choice(imported_dir: Path | None) -> dict[str, str] | None:
+    if imported_dir is None:
+        return None
+    try:
+        choice = json.loads((imported_dir / ACTIVE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return choice if isinstance(choice, dict) and "name" in choice else None
+
+
+def set_active(imported_dir: Path, pack: ModelPack) -> None:
+    imported_dir.mkdir(parents=True, exist_ok=True)
+    tmp = imported_dir / (ACTIVE_FILE + ".tmp")
+    tmp.write_text(json.dumps({"name": pack.name, "version": pack.version, "path": str(pack.root)}), encoding="utf-8")
+    os.replace(tmp, imported_dir / ACTIVE_FILE)
+
+
+def select_active(imported_dir: Path | None, requested: str | None = None) -> ModelPack:
+    packs, problems = installed(imported_dir)
+    requested = requested or os.environ.get(ENV_VAR) or None
+    choice = active_choice(imported_dir)
+    if requested:
+        matches = [p for p in packs if p.name == requested]
+        if not matches:
+            raise ModelPackError(f"the requested model pack {requested!r} is not installed")
+        return max(matches, key=lambda p: _version_key(p.version))
+    if choice:
+        for pack in packs:
+            if pack.name == choice["name"] and pack.version == choice.get("version", pack.version):
+                return pack
+    if not packs:
+        detail = f" ({'; '.join(problems)})" if problems else ""
+        raise ModelPackError(f"no model pack is installed{detail}")
+    bundled = [p for p in packs if BUNDLED_MODELS_DIR in p.root.parents] or packs
+    return max(bundled, key=lambda p: _version_key(p.version))

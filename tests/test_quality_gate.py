@@ -1,0 +1,104 @@
+"""The gate lets real radiographs through and refuses everything else with a reason."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from app.inference.errors import QualityGateRefusal
+from app.inference.image import LoadedImage
+from app.inference.image_io import load_image
+from app.inference.quality_gate import QualityGate
+from app.ml.gate_negatives import generated_images, pydicom_images
+from tests.shared_data import DICOM_MONO1, DICOM_MONO2, NIH64, cxr_files, requires_shared
+
+
+@pytest.fixture(scope="module")
+def gate() -> QualityGate:
+    return QualityGate()
+
+
+def loaded(pixels: np.ndarray, colourfulness: float = 0.0) -> LoadedImage:
+    return LoadedImage(pixels=np.ascontiguousarray(pixels, dtype=np.float32), source_format="png", bits=8, colourfulness=colourfulness)
+
+
+@requires_shared
+def test_real_radiographs_pass(gate: QualityGate) -> None:
+    files = cxr_files(step=5)  # every 5th of the 973: ~195 images across all sources
+    refused = []
+    for file in files:
+        try:
+            result = gate.check(load_image(file))
+            assert result.transform == "identity", f"{file.name} was 'corrected' to {result.transform}"
+        except QualityGateRefusal as exc:
+            refused.append((file.name, exc.code))
+    assert len(refused) / len(files) <= 0.02, refused
+
+
+@requires_shared
+def test_the_real_dicoms_pass(gate: QualityGate) -> None:
+    assert gate.check(load_image(DICOM_MONO2)).transform == "identity"
+    # Fake_MONOHR1.dcm stores a MONOCHROME2 image but declares MONOCHROME1: read correctly, it
+    # displays as a negative. The gate notices, turns it back, and says so.
+    result = gate.check(load_image(DICOM_MONO1))
+    assert result.transform == "inverted"
+    assert "inverted" in result.notes[0]
+
+
+@requires_shared
+def test_low_resolution_nih_radiographs_mostly_pass(gate: QualityGate) -> None:
+    files = sorted((NIH64 / "images" / "test").rglob("*.png"))[:100]
+    refused = 0
+    for file in files:
+        try:
+            gate.check(load_image(file))
+        except QualityGateRefusal:
+            refused += 1
+    assert refused <= 5
+
+
+@requires_shared
+@pytest.mark.parametrize(("fault", "expected"), [("rot90", "rot90"), ("rot180", "rot180"), ("inverted", "inverted")])
+def test_it_turns_a_misoriented_radiograph_upright_and_says_so(gate: QualityGate, fault: str, expected: str) -> None:
+    for file in cxr_files(limit=5):
+        pixels = load_image(file).pixels
+        faulty = 1.0 - pixels if fault == "inverted" else np.rot90(pixels, k={"rot90": 3, "rot180": 2}[fault])
+        result = gate.check(loaded(faulty))
+        assert result.transform == expected, file.name
+        assert result.notes and "before analysis" in result.notes[0]
+        np.testing.assert_allclose(result.pixels, pixels, atol=1e-6)
+
+
+def test_generated_non_chest_images_are_refused(gate: QualityGate) -> None:
+    negatives = list(generated_images(np.random.default_rng(123), per_kind=3))
+    refused = {}
+    for negative in negatives:
+        try:
+            gate.check(negative.image)
+            refused[negative.name] = None
+        except QualityGateRefusal as exc:
+            refused[negative.name] = exc.code
+    passed = [name for name, code in refused.items() if code is None]
+    assert len(passed) / len(negatives) <= 0.05, passed
+    assert refused["blank-0"] == "blank"
+    assert refused["noise-uniform-0"] == "noise"
+    assert refused["screenshot-0"] == "colour"
+
+
+def test_real_ct_and_mr_pixels_are_refused(gate: QualityGate) -> None:
+    for negative in pydicom_images():
+        if negative.category in ("ct", "mr_head"):
+            with pytest.raises(QualityGateRefusal):
+                gate.check(negative.image)
+
+
+def test_a_colour_photo_is_refused_with_its_reason(gate: QualityGate) -> None:
+    with pytest.raises(QualityGateRefusal, match="colour image"):
+        gate.check(loaded(np.full((100, 100), 0.5), colourfulness=0.3))
+
+
+def test_a_lateral_dicom_is_refused(gate: QualityGate) -> None:
+    image = loaded(np.random.default_rng(0).uniform(0, 1, (100, 100)))
+    image.metadata["view_position"] = "LL"
+    with pytest.raises(QualityGateRefusal, match="lateral"):
+        gate.check(image)
