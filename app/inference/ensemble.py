@@ -90,10 +90,8 @@ class Ensemble:
     def _prepare_for_device(self, model: nn.Module) -> nn.Module:
         for parameter in model.parameters():
             parameter.requires_grad_(False)
-        model = model.to(self.device)
-        if self.device.type == "cuda":
-            model = architectures.channels_last(model)
-        return model.eval()
+        # channels_last helps cuDNN and oneDNN alike (about 12% on a 2-core CPU, see docs).
+        return architectures.channels_last(model.to(self.device)).eval()
 
     @contextmanager
     def _member(self, spec: MemberSpec) -> Iterator[nn.Module]:
@@ -123,9 +121,7 @@ class Ensemble:
         With heatmap=True, Grad-CAM is computed for each image's consensus class (mean of the
         calibrated probabilities), from each member's last convolutional stage.
         """
-        x = batch.to(self.device, non_blocking=True)
-        if self.device.type == "cuda":
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = batch.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
         runs: list[MemberRun] = []
         pending: list[tuple[MemberRun, torch.Tensor, torch.Tensor]] = []  # (run, logits, activation)
         for spec in self.pack.members:
