@@ -3,6 +3,8 @@
     python -m app.inference predict FILE [FILE...] [--pack DIR] [--no-heatmap] [--device cpu|cuda]
                                                    [--save-images DIR]
     python -m app.inference packs                  list installed packs and the active one
+    python -m app.inference import-pack PATH [--activate]   install a pack folder or .zip (verified)
+    python -m app.inference activate NAME [VERSION] make an installed pack the active one
 
 Exit status: 0 if every file was analysed, 1 if any was refused or failed, 2 on a pack problem.
 Each file gives one JSON object: {"file", "status": "ok"|"refused"|"error", ...}.
@@ -72,6 +74,31 @@ def packs(args: argparse.Namespace) -> int:
     return 0
 
 
+def import_pack_command(args: argparse.Namespace) -> int:
+    from app.inference.pack_import import import_pack
+
+    try:
+        pack = import_pack(args.source, datadir.resolve(args.data_dir).model_packs, activate=args.activate)
+    except ModelPackError as exc:
+        print(f"Refused: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps({"installed": pack.summary(), "active": args.activate}, indent=2))
+    return 0
+
+
+def activate_command(args: argparse.Namespace) -> int:
+    from app.inference.pack_registry import installed, set_active
+
+    imported = datadir.resolve(args.data_dir).model_packs
+    matches = [p for p in installed(imported)[0] if p.name == args.name and (args.version is None or p.version == args.version)]
+    if len(matches) != 1:
+        print(f"Refused: {len(matches)} installed packs match {args.name} {args.version or ''}".rstrip(), file=sys.stderr)
+        return 2
+    set_active(imported, matches[0])
+    print(json.dumps({"active": matches[0].summary()}, indent=2))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app.inference", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", help="data directory (for imported packs)")
@@ -86,6 +113,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--jsonl", action="store_true", help="one JSON object per line, as each file finishes")
     p.set_defaults(func=predict)
     sub.add_parser("packs", help="list installed packs").set_defaults(func=packs)
+    i = sub.add_parser("import-pack", help="install a pack folder or .zip after verifying it")
+    i.add_argument("source", type=Path)
+    i.add_argument("--activate", action="store_true")
+    i.set_defaults(func=import_pack_command)
+    a = sub.add_parser("activate", help="make an installed pack the active one")
+    a.add_argument("name")
+    a.add_argument("version", nargs="?")
+    a.set_defaults(func=activate_command)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -8,7 +8,8 @@ manifest.json (format_version 1):
       "validated": false,                       # true only for a clinically validated pack
       "intended_use": "...",
       "classes": ["COVID-19", "Normal"],        # ordered: index i is output i of every member
-      "preprocessing": {"input_size": 224, "grayscale": true, "clahe": {"clip_limit": 2.0, "tile_grid": 8}},
+      "preprocessing": {"input_size": 224, "detail_size": null, "grayscale": true,
+                        "clahe": {"clip_limit": 2.0, "tile_grid": 8}},
       "consensus": {"rule": "mean_probability", "review_threshold": 0.75, "min_agreement": 0.67},
       "members": [
         {"name": "resnet18", "architecture": "resnet18", "weights": "resnet18.pt",
@@ -136,8 +137,12 @@ def read_manifest(folder: str | Path) -> ModelPack:
     clahe = prep_raw.get("clahe")
     if clahe is not None and not isinstance(clahe, dict):
         raise ModelPackError("preprocessing.clahe must be an object or null", pack=name)
+    detail_size = prep_raw.get("detail_size")
+    if detail_size is not None and (not isinstance(detail_size, int) or isinstance(detail_size, bool) or detail_size < 16):
+        raise ModelPackError("preprocessing.detail_size must be an integer of at least 16, or null", pack=name)
     preprocessing = PreprocessSpec(
         input_size=input_size,
+        detail_size=detail_size,
         clahe_clip_limit=None if clahe is None else float(clahe.get("clip_limit", 2.0)),
         clahe_tile_grid=8 if clahe is None else int(clahe.get("tile_grid", 8)),
     )
@@ -291,7 +296,8 @@ def discover(folders: list[Path]) -> tuple[list[ModelPack], list[str]]:
     for folder in folders:
         if not folder.is_dir():
             continue
-        for candidate in sorted(p for p in folder.iterdir() if (p / MANIFEST).is_file()):
+        # Hidden folders are work in progress (an import being verified), never installed packs.
+        for candidate in sorted(p for p in folder.iterdir() if not p.name.startswith(".") and (p / MANIFEST).is_file()):
             try:
                 packs.append(read_manifest(candidate))
             except ModelPackError as exc:

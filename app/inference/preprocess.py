@@ -22,10 +22,14 @@ class PreprocessSpec:
     input_size: int
     clahe_clip_limit: float | None = 2.0  # None: no CLAHE
     clahe_tile_grid: int = 8
+    # Reduce every image to this much detail first (then resize to input_size), so a pack trained
+    # on low-resolution images sees the same level of detail in a full-resolution radiograph.
+    detail_size: int | None = None
 
     def to_manifest(self) -> dict[str, object]:
         return {
             "input_size": self.input_size,
+            "detail_size": self.detail_size,
             "grayscale": True,
             "clahe": None
             if self.clahe_clip_limit is None
@@ -38,6 +42,8 @@ def prepare(pixels: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
     check_pixels(pixels, "prepare() input")
     size = spec.input_size
     img8 = np.round(pixels * 255.0).astype(np.uint8)
+    if spec.detail_size is not None and min(img8.shape) > spec.detail_size:
+        img8 = cv2.resize(img8, (spec.detail_size, spec.detail_size), interpolation=cv2.INTER_AREA)
     shrinking = img8.shape[0] > size or img8.shape[1] > size
     resized = cv2.resize(img8, (size, size), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
     if spec.clahe_clip_limit is not None:
@@ -53,8 +59,11 @@ def to_batch(prepared: list[np.ndarray] | np.ndarray, mean: float, std: float) -
     arrays = [prepared] if isinstance(prepared, np.ndarray) else list(prepared)
     for array in arrays:
         check_pixels(array, "to_batch() input")
+    return normalise(torch.from_numpy(np.stack(arrays)).unsqueeze(1), mean, std)
+
+
+def normalise(batch: torch.Tensor, mean: float, std: float) -> torch.Tensor:
+    """(N, 1, S, S) in [0, 1] -> normalised (N, 3, S, S), gray replicated for torchvision archs."""
     if std <= 0:
         raise PreprocessingContractError(f"normalisation std must be positive, got {std}")
-    batch = torch.from_numpy(np.stack(arrays)).unsqueeze(1)  # (N, 1, S, S)
-    batch = (batch - mean) / std
-    return batch.expand(-1, 3, -1, -1).contiguous()
+    return ((batch - mean) / std).expand(-1, 3, -1, -1).contiguous()

@@ -45,6 +45,7 @@ def write_pack(
     consensus: dict[str, Any] | None = None,
     provenance: dict[str, Any] | None = None,
     evaluation: dict[str, Any] | None = None,
+    limitations: list[str] | None = None,
     half: bool = True,
 ) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
@@ -79,6 +80,7 @@ def write_pack(
         "members": entries,
         "provenance": provenance or {},
         "evaluation": evaluation or {},
+        "limitations": limitations or [],
     }
     tmp = folder / (MANIFEST + ".tmp")
     tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")

@@ -1,0 +1,181 @@
+"""Evaluate a model pack on labelled data: per member and for the ensemble.
+
+    python -m app.ml.evaluate --pack bundled_models/cxr-demo-nih64 --data ../shared/datasets/nih-64 \
+        [--split test] [--map COVID-19=Abnormal] [--out DIR] [--record NAME]
+
+Reports, per class: sensitivity, specificity, PPV, NPV and AUROC with bootstrap 95% intervals;
+the confusion matrix; expected calibration error. Saves ROC and reliability plots as PNG. The
+pack is run exactly as the app runs it (same preprocessing, calibrated probabilities, consensus)
+but without the quality gate, so every labelled image counts. --record NAME stores the report in
+the pack's manifest under evaluation.NAME and rewrites MODEL_CARD.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from app.inference.ensemble import Ensemble
+from app.inference.model_pack import MANIFEST, ModelPack, read_manifest
+from app.inference.preprocess import normalise
+from app.ml.dataset import load_prepared
+from app.ml.datasets import Sample, read_dataset
+from app.ml.metrics import full_report, roc_points
+from app.ml.splits import split_samples
+
+BATCH = 32
+
+
+def predict(pack: ModelPack, samples: list[Sample], device: str | None = None) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
+    """labels (N,), per-member calibrated probabilities {name: (N, C)}, ensemble mean (N, C)."""
+    classes = list(pack.classes)
+    images, labels, _ = load_prepared(samples, pack.preprocessing, classes)
+    ensemble = Ensemble(pack, device=device)
+    first = pack.members[0]
+    member_probs: dict[str, list[np.ndarray]] = {m.name: [] for m in pack.members}
+    for start in range(0, len(images), BATCH):
+        batch = normalise(images[start : start + BATCH], first.mean, first.std)
+        for run in ensemble.run(batch, heatmap=False):
+            member_probs[run.spec.name].append(run.probabilities)
+    stacked = {name: np.concatenate(parts) if parts else np.zeros((0, len(classes))) for name, parts in member_probs.items()}
+    mean = np.mean(list(stacked.values()), axis=0)
+    return labels.numpy(), stacked, mean
+
+
+def relabel(samples: list[Sample], mapping: dict[str, str], classes: tuple[str, ...]) -> tuple[list[Sample], dict[str, int]]:
+    kept, dropped = [], {}
+    for sample in samples:
+        label = mapping.get(sample.label, sample.label)
+        if label in classes:
+            kept.append(Sample(sample.path, label, sample.patient_id, sample.source, sample.split))
+        else:
+            dropped[sample.label] = dropped.get(sample.label, 0) + 1
+    return kept, dropped
+
+
+def evaluate(pack: ModelPack, samples: list[Sample], mapping: dict[str, str] | None = None, plots: Path | None = None, title: str = "") -> dict[str, Any]:
+    samples, dropped = relabel(samples, mapping or {}, pack.classes)
+    labels, members, ensemble = predict(pack, samples)
+    classes = list(pack.classes)
+    report: dict[str, Any] = {
+        "images": int(len(labels)),
+        "label_mapping": mapping or {},
+        "dropped_labels": dropped,
+        "sources": sorted({s.source for s in samples}),
+        "counts": {c: int(np.sum(labels == i)) for i, c in enumerate(classes)},
+        "ensemble": full_report(labels, ensemble, classes),
+        "members": {name: full_report(labels, probs, classes) for name, probs in members.items()},
+    }
+    if plots is not None:
+        report["plots"] = save_plots(labels, members, ensemble, classes, plots, title)
+    return report
+
+
+def save_plots(labels: np.ndarray, members: dict[str, np.ndarray], ensemble: np.ndarray, classes: list[str], folder: Path, title: str) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder.mkdir(parents=True, exist_ok=True)
+    slug = title.lower().replace(" ", "-") or "evaluation"
+    written = []
+    fig, axes = plt.subplots(1, len(classes), figsize=(5 * len(classes), 4.6), squeeze=False)
+    for index, name in enumerate(classes):
+        ax = axes[0][index]
+        for member, probs in members.items():
+            points = roc_points(labels == index, probs[:, index])
+            if points:
+                ax.plot(*points, lw=1, alpha=0.6, label=member)
+        points = roc_points(labels == index, ensemble[:, index])
+        if points:
+            ax.plot(*points, lw=2.5, color="black", label="ensemble")
+        ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1)
+        ax.set(title=f"{title} ROC: {name}", xlabel="1 - specificity", ylabel="sensitivity", xlim=(0, 1), ylim=(0, 1))
+        ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    path = folder / f"{slug}-roc.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    written.append(path.name)
+
+    confidence = ensemble.max(axis=1)
+    correct = ensemble.argmax(axis=1) == labels
+    edges = np.linspace(0, 1, 11)
+    centres, accuracy, counts = [], [], []
+    for low, high in zip(edges[:-1], edges[1:], strict=True):
+        inside = (confidence > low) & (confidence <= high)
+        if inside.any():
+            centres.append((low + high) / 2)
+            accuracy.append(correct[inside].mean())
+            counts.append(int(inside.sum()))
+    fig, ax = plt.subplots(figsize=(5, 4.6))
+    ax.bar(centres, accuracy, width=0.09, color="#4ea1ff", edgecolor="black", label="ensemble accuracy")
+    ax.plot([0, 1], [0, 1], ls="--", color="grey", label="perfect calibration")
+    for x, y, n in zip(centres, accuracy, counts, strict=True):
+        ax.text(x, y + 0.02, str(n), ha="center", fontsize=7)
+    ax.set(title=f"{title} reliability (n per bar)", xlabel="confidence", ylabel="accuracy", xlim=(0, 1), ylim=(0, 1.08))
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    path = folder / f"{slug}-reliability.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    written.append(path.name)
+    return written
+
+
+def record(pack_dir: Path, name: str, report: dict[str, Any]) -> None:
+    path = pack_dir / MANIFEST
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    manifest.setdefault("evaluation", {})[name] = report
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    from app.ml.model_card import write_model_card
+
+    write_model_card(pack_dir)
+
+
+def evaluate_and_record(pack_dir: Path, *, test: list[Sample], external: Path | None = None, external_map: dict[str, str] | None = None) -> None:
+    pack = read_manifest(pack_dir)
+    record(pack_dir, "test", evaluate(pack, test, plots=pack_dir / "evaluation", title="Held-out test"))
+    if external is not None:
+        samples = read_dataset(external)
+        report = evaluate(read_manifest(pack_dir), samples, external_map, plots=pack_dir / "evaluation", title="External")
+        report["data"] = str(external)
+        record(pack_dir, "external", report)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pack", required=True, type=Path)
+    parser.add_argument("--data", required=True, type=Path)
+    parser.add_argument("--split", choices=["train", "valid", "test", "all"], default="all")
+    parser.add_argument("--map", action="append", default=[], help="relabel FROM=TO")
+    parser.add_argument("--seed", type=int, default=0, help="split seed (as used in training)")
+    parser.add_argument("--out", type=Path, help="folder for the plots (default: <pack>/evaluation)")
+    parser.add_argument("--record", help="store the report in the manifest under this name")
+    args = parser.parse_args(argv)
+    from app.ml.train import parse_mapping
+
+    torch.set_grad_enabled(False)
+    pack = read_manifest(args.pack)
+    samples = read_dataset(args.data)
+    if args.split != "all":
+        samples = split_samples(samples, seed=args.seed)[args.split]
+    report = evaluate(pack, samples, parse_mapping(args.map), plots=args.out or args.pack / "evaluation", title=args.record or args.split)
+    if args.record:
+        record(args.pack, args.record, report)
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

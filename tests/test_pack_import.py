@@ -1,0 +1,82 @@
+"""Installing a pack: verified before use, refused with a reason when damaged, switchable."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from app.inference import pack_registry
+from app.inference.errors import ModelPackError
+from app.inference.pack_import import import_pack
+
+
+def zip_folder(folder: Path, archive: Path, prefix: str = "") -> Path:
+    with zipfile.ZipFile(archive, "w") as zf:
+        for file in folder.iterdir():
+            zf.write(file, f"{prefix}{file.name}")
+    return archive
+
+
+def test_it_installs_activates_and_switches_back(tiny_pack_dir: Path, tmp_path: Path) -> None:
+    imported = tmp_path / "model_packs"
+    first = import_pack(zip_folder(tiny_pack_dir, tmp_path / "p.zip", prefix="tiny/"), imported, activate=True)
+    assert (imported / "tiny-test-0.0.1" / "manifest.json").is_file()
+    assert pack_registry.select_active(imported).root == first.root
+
+    newer = tmp_path / "newer"
+    shutil.copytree(tiny_pack_dir, newer)
+    manifest = json.loads((newer / "manifest.json").read_text())
+    manifest["version"] = "0.0.2"
+    (newer / "manifest.json").write_text(json.dumps(manifest))
+    second = import_pack(newer, imported, activate=True)
+    assert pack_registry.select_active(imported).version == "0.0.2"
+
+    pack_registry.set_active(imported, first)  # the previous pack is still there to go back to
+    assert pack_registry.select_active(imported).version == "0.0.1"
+    assert second.root.is_dir()
+    assert not list(imported.glob(".staging-*"))
+
+
+def test_it_refuses_a_tampered_pack_and_leaves_nothing(tiny_pack_dir: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad"
+    shutil.copytree(tiny_pack_dir, bad)
+    with (bad / "resnet18.pt").open("ab") as handle:
+        handle.write(b"\0")
+    imported = tmp_path / "model_packs"
+    with pytest.raises(ModelPackError, match="member 'resnet18'.*fails its checksum"):
+        import_pack(bad, imported)
+    assert list(imported.iterdir()) == []
+
+
+def test_it_refuses_a_zip_that_escapes_its_folder(tmp_path: Path) -> None:
+    archive = tmp_path / "evil.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("../../outside.txt", "x")
+    with pytest.raises(ModelPackError, match="outside the pack folder"):
+        import_pack(archive, tmp_path / "model_packs")
+    assert not (tmp_path / "outside.txt").exists()
+
+
+def test_it_refuses_a_file_that_is_not_a_zip(tmp_path: Path) -> None:
+    (tmp_path / "pack.zip").write_text("hello")
+    with pytest.raises(ModelPackError, match="not a readable zip"):
+        import_pack(tmp_path / "pack.zip", tmp_path / "model_packs")
+
+
+def test_it_refuses_an_archive_without_manifest(tmp_path: Path) -> None:
+    archive = tmp_path / "empty.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("readme.txt", "no manifest")
+    with pytest.raises(ModelPackError, match="no manifest.json"):
+        import_pack(archive, tmp_path / "model_packs")
+
+
+def test_it_refuses_a_second_copy_of_the_same_version(tiny_pack_dir: Path, tmp_path: Path) -> None:
+    imported = tmp_path / "model_packs"
+    import_pack(tiny_pack_dir, imported)
+    with pytest.raises(ModelPackError, match="already installed"):
+        import_pack(tiny_pack_dir, imported)
