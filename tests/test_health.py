@@ -46,3 +46,27 @@ class HealthTestCase(TestCase):
 
     def test_it_refuses_post(self) -> None:
         self.assertEqual(self.client.post("/health").status_code, 405)
+
+
+class DemonstrationBannerTestCase(TestCase):
+    def test_every_page_warns_while_an_unvalidated_pack_is_active(self) -> None:
+        from django.contrib.auth.models import User
+
+        User.objects.create_user("bob", password="x" * 12)
+        self.client.login(username="bob", password="x" * 12)
+        WorkerHeartbeat.objects.create(
+            worker_id="w1", hostname="h", pid=1,
+            status={"state": "ready", "model_pack": {"loaded": True, "name": "cxr-demo", "version": "1", "validated": False}},
+        )
+        self.assertContains(self.client.get("/"), "Demonstration model, not for diagnosis")
+
+    def test_no_banner_for_a_validated_pack(self) -> None:
+        from django.contrib.auth.models import User
+
+        User.objects.create_user("bob", password="x" * 12)
+        self.client.login(username="bob", password="x" * 12)
+        WorkerHeartbeat.objects.create(
+            worker_id="w1", hostname="h", pid=1,
+            status={"state": "ready", "model_pack": {"loaded": True, "name": "vendor", "version": "2", "validated": True}},
+        )
+        self.assertNotContains(self.client.get("/"), "Demonstration model")

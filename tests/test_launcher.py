@@ -117,3 +117,27 @@ def test_it_requeues_the_running_job_on_sigterm_and_finishes_it_next_time(app_di
         assert marker.read_text().count("completed") == 1
     finally:
         assert restarted.terminate() == 0
+
+
+def test_it_reports_the_loaded_pack_and_analyses_a_file(app_dir: Path, tiny_pack_dir: Path, tmp_path: Path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    from app.inference.pack_import import import_pack
+
+    import_pack(tiny_pack_dir, app_dir / "model_packs", activate=True)
+    app = LaunchedApp(app_dir).start()
+    try:
+        health = wait_for(lambda: (h := app.get_json("health"))["model_pack"].get("loaded") and h, timeout=120)
+        assert health["model_pack"]["name"] == "tiny-test"
+        assert health["model_pack"]["demonstration"] is True
+        assert health["compute_device"].startswith(("CPU", "CUDA"))
+        assert health["worker"]["state"] == "ready"
+        image = tmp_path / "blank.png"
+        Image.fromarray(np.full((300, 300), 90, np.uint8)).save(image)
+        job_id = int(app.manage(f"from app.jobs.queue import enqueue; print(enqueue('analysis.analyse_file', {{'path': {str(image)!r}}}).id)").split()[-1])
+        wait_for(lambda: job_row(app, job_id)["state"] == "succeeded", timeout=60)
+        result = json.loads(app.query("SELECT result FROM jobs_job WHERE id = ?", (job_id,))[0][0])
+        assert result["status"] == "refused" and result["code"] == "blank"
+    finally:
+        assert app.terminate() == 0

@@ -6,11 +6,16 @@ from django.conf import settings
 from django.http import HttpRequest
 
 from app.core.models import ClinicSettings
+from app.jobs.status import worker_summary
 
 
 def app_info(request: HttpRequest) -> dict[str, Any]:
     clinic = ClinicSettings.current()
+    pack = worker_summary()["engine"].get("model_pack", {}) if request.user.is_authenticated else {}
     return {
         "app_version": settings.APP_VERSION,
         "clinic_name": clinic.clinic_name if clinic else "",
+        "active_pack": pack,
+        # Every page says so while an unvalidated pack produces the results.
+        "demonstration_pack": bool(pack.get("loaded") and not pack.get("validated")),
     }

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,8 @@ from app.inference.quality_gate import QualityGate
 log = logging.getLogger(__name__)
 
 DEMONSTRATION_WARNING = "Demonstration model, not for diagnosis"
+
+Progress = Callable[[float, str], None]
 
 
 @dataclass
@@ -103,18 +106,30 @@ class Engine:
 
     # -- analysis --------------------------------------------------------------------------
 
-    def analyse(self, path: str | Path, *, heatmap: bool = True) -> Analysis:
+    def analyse(self, path: str | Path, *, heatmap: bool = True, progress: Progress | None = None) -> Analysis:
         timings: dict[str, float] = {}
         started = time.perf_counter()
+        if progress:
+            progress(0.02, "Reading the image")
         image = load_image(path)
         timings["read"] = time.perf_counter() - started
-        return self.analyse_image(image, heatmap=heatmap, timings=timings, started=started)
+        return self.analyse_image(image, heatmap=heatmap, timings=timings, started=started, progress=progress)
 
     def analyse_image(
-        self, image: LoadedImage, *, heatmap: bool = True, timings: dict[str, float] | None = None, started: float | None = None
+        self,
+        image: LoadedImage,
+        *,
+        heatmap: bool = True,
+        timings: dict[str, float] | None = None,
+        started: float | None = None,
+        progress: Progress | None = None,
     ) -> Analysis:
+        """Gate, preprocess, run the ensemble. `progress(fraction, message)` is called between
+        steps (the job worker uses it to report progress and to stop on cancel)."""
+        report = progress or (lambda fraction, message: None)
         timings = dict(timings or {})
         started = started if started is not None else time.perf_counter()
+        report(0.1, "Checking that this is a frontal chest radiograph")
         step = time.perf_counter()
         gate = self.gate.check(image)  # raises QualityGateRefusal
         timings["quality_gate"] = time.perf_counter() - step
@@ -127,12 +142,18 @@ class Engine:
             step = time.perf_counter()
             # read_manifest() guarantees one normalisation for all members: one batch for all.
             first = self.pack.members[0]
-            runs = self.ensemble.run(to_batch(prepared, first.mean, first.std), heatmap=heatmap)
+            members = len(self.pack.members)
+            runs = self.ensemble.run(
+                to_batch(prepared, first.mean, first.std),
+                heatmap=heatmap,
+                on_member=lambda done, name: report(0.2 + 0.7 * done / members, f"Model {done} of {members} ({name}) done"),
+            )
             timings["ensemble"] = time.perf_counter() - step
 
         probs = np.stack([r.probabilities[0] for r in runs])
         consensus = combine(probs, self.pack.classes, self.pack.consensus, self.thresholds)
 
+        report(0.92, "Preparing the heatmap")
         step = time.perf_counter()
         height, width = heatmaps.display_size(*gate.pixels.shape)
         display = cv2.resize(gate.pixels, (width, height), interpolation=cv2.INTER_AREA)

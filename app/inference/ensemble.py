@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
@@ -115,7 +115,7 @@ class Ensemble:
 
     # -- running ---------------------------------------------------------------------------
 
-    def run(self, batch: torch.Tensor, *, heatmap: bool) -> list[MemberRun]:
+    def run(self, batch: torch.Tensor, *, heatmap: bool, on_member: Callable[[int, str], None] | None = None) -> list[MemberRun]:
         """batch: (N, 3, S, S) from preprocess.to_batch(). Returns one MemberRun per member.
 
         With heatmap=True, Grad-CAM is computed for each image's consensus class (mean of the
@@ -143,6 +143,8 @@ class Ensemble:
             runs.append(run)
             if activation is not None:
                 pending.append((run, logits_t, activation))
+            if on_member:
+                on_member(len(runs), spec.name)
         if heatmap:
             mean = np.mean([r.probabilities for r in runs], axis=0)  # (N, C)
             target = torch.from_numpy(mean.argmax(axis=1)).to(self.device)
