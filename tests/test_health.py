@@ -49,24 +49,17 @@ class HealthTestCase(TestCase):
 
 
 class DemonstrationBannerTestCase(TestCase):
-    def test_every_page_warns_while_an_unvalidated_pack_is_active(self) -> None:
+    def home_with_pack(self, validated: bool) -> str:
         from django.contrib.auth.models import User
 
         User.objects.create_user("bob", password="x" * 12)
         self.client.login(username="bob", password="x" * 12)
-        WorkerHeartbeat.objects.create(
-            worker_id="w1", hostname="h", pid=1,
-            status={"state": "ready", "model_pack": {"loaded": True, "name": "cxr-demo", "version": "1", "validated": False}},
-        )
-        self.assertContains(self.client.get("/"), "Demonstration model, not for diagnosis")
+        pack = {"loaded": True, "name": "cxr-demo", "version": "1", "validated": validated}
+        WorkerHeartbeat.objects.create(worker_id="w1", hostname="h", pid=1, status={"state": "ready", "model_pack": pack})
+        return self.client.get("/").content.decode()
+
+    def test_every_page_warns_while_an_unvalidated_pack_is_active(self) -> None:
+        self.assertIn("Demonstration model, not for diagnosis", self.home_with_pack(validated=False))
 
     def test_no_banner_for_a_validated_pack(self) -> None:
-        from django.contrib.auth.models import User
-
-        User.objects.create_user("bob", password="x" * 12)
-        self.client.login(username="bob", password="x" * 12)
-        WorkerHeartbeat.objects.create(
-            worker_id="w1", hostname="h", pid=1,
-            status={"state": "ready", "model_pack": {"loaded": True, "name": "vendor", "version": "2", "validated": True}},
-        )
-        self.assertNotContains(self.client.get("/"), "Demonstration model")
+        self.assertNotIn("Demonstration model", self.home_with_pack(validated=True))

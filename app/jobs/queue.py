@@ -67,16 +67,23 @@ def mark_cancelled(job: Job, worker_id: str) -> bool:
     return _finish(job, worker_id, JobState.CANCELLED, progress_message="Cancelled")
 
 
+def _back_to_queue(message: str) -> dict[str, Any]:
+    """The fields a running job gets when it goes back to the queue."""
+    return {
+        "state": JobState.QUEUED,
+        "worker_id": "",
+        "started_at": None,
+        "heartbeat_at": None,
+        "progress": 0.0,
+        "progress_message": message,
+    }
+
+
 def release(job: Job, worker_id: str) -> bool:
     """Give a running job back to the queue (worker shutting down); it does not count as an attempt."""
     return bool(
         Job.objects.filter(id=job.id, state=JobState.RUNNING, worker_id=worker_id).update(
-            state=JobState.QUEUED,
-            worker_id="",
-            started_at=None,
-            heartbeat_at=None,
-            progress=0.0,
-            progress_message="Waiting (re-queued at shutdown)",
+            **_back_to_queue("Waiting (re-queued at shutdown)"),
             attempts=F("attempts") - 1,
         )
     )
@@ -131,12 +138,7 @@ def requeue_orphaned(*, all_running: bool = False, stale_after: timedelta | None
         ),
     )
     requeued = running.filter(attempts__lt=MAX_ATTEMPTS).update(
-        state=JobState.QUEUED,
-        worker_id="",
-        started_at=None,
-        heartbeat_at=None,
-        progress=0.0,
-        progress_message="Waiting (re-queued after an unexpected stop)",
+        **_back_to_queue("Waiting (re-queued after an unexpected stop)")
     )
     return requeued, failed
 
