@@ -1,5 +1,5 @@
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
 from app.core import views as core_views
 
@@ -9,4 +9,7 @@ urlpatterns = [
     path("setup/", core_views.first_run, name="first_run"),
     path("login/", core_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("password/", auth_views.PasswordChangeView.as_view(template_name="core/password_change.html"), name="password_change"),
+    path("password/done/", auth_views.PasswordChangeDoneView.as_view(template_name="core/password_change_done.html"), name="password_change_done"),
+    path("", include("app.clinical.urls")),
 ]

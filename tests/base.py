@@ -6,6 +6,7 @@ from django.contrib.auth.models import User
 from django.test import TestCase
 
 from app.core.models import ClinicSettings
+from app.core.roles import ADMINISTRATOR, RADIOGRAPHER, RADIOLOGIST, grant
 
 PASSWORD = "correct-horse-battery"
 
@@ -14,5 +15,10 @@ class BaseTestCase(TestCase):
     def setUp(self) -> None:
         super().setUp()
         ClinicSettings.objects.create(pk=1, clinic_name="Riverside Field Clinic")
-        self.admin = User.objects.create_user("alice", password=PASSWORD, is_staff=True, is_superuser=True)
+        self.admin = User.objects.create_user("alice", password=PASSWORD, first_name="Alice")
+        grant(self.admin, ADMINISTRATOR)
         self.radiographer = User.objects.create_user("bob", password=PASSWORD, first_name="Bob")
+        grant(self.radiographer, RADIOGRAPHER)
+        self.radiologist = User.objects.create_user("carol", password=PASSWORD, first_name="Carol")
+        grant(self.radiologist, RADIOLOGIST)
+        self.personas = {"admin": self.admin, "radiographer": self.radiographer, "radiologist": self.radiologist}

@@ -25,7 +25,9 @@ class FirstRunTestCase(TestCase):
         )
         self.assertRedirects(r, "/")
         user = User.objects.get(username="admin")
-        self.assertTrue(user.is_superuser)
+        from app.core.roles import ADMINISTRATOR, has_role
+
+        self.assertTrue(has_role(user, ADMINISTRATOR))
         self.assertContains(self.client.get("/"), "Riverside Field Clinic")
 
     def test_it_refuses_a_weak_password(self) -> None:

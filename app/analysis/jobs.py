@@ -14,27 +14,38 @@ from app.jobs.worker import JobContext, JobError
 ANALYSE_FILE = "analysis.analyse_file"
 
 
-@register(ANALYSE_FILE)
-def analyse_file(ctx: JobContext) -> dict[str, Any]:
-    """payload: {"path": file to analyse, "heatmap": bool (default true)}.
+def run_engine(ctx: JobContext, path: Path, folder: Path, heatmap: bool = True) -> dict[str, Any]:
+    """Analyse one file and save its images into `folder`.
 
-    Returns the engine's result plus the paths of the derived images. A quality-gate refusal is
-    a *successful* job with status "refused": the user sees the reason, not an error.
+    Returns {"status": "analysed", ...engine result, "images": {...}} or, for a quality-gate
+    refusal, {"status": "refused", "reason", "code", ...}: a refusal is a result shown to the user,
+    not a failure. Unreadable files and missing packs raise JobError with the readable reason.
     """
     from app.inference.errors import InputError, ModelPackError, QualityGateRefusal
 
-    path = Path(ctx.payload["path"])
     try:
         engine = get_engine()
     except ModelPackError as exc:
         raise JobError(f"No model pack is available: {exc}") from exc
     try:
-        analysis = engine.analyse(path, heatmap=ctx.payload.get("heatmap", True), progress=ctx.progress)
+        analysis = engine.analyse(path, heatmap=heatmap, progress=ctx.progress)
     except QualityGateRefusal as exc:
-        return {"status": "refused", "reason": str(exc), "code": exc.code, "details": exc.details, "pack": engine.pack.summary()}
+        return {
+            "status": "refused",
+            "reason": str(exc),
+            "code": exc.code,
+            "details": exc.details,
+            "pack": {"name": engine.pack.name, "version": engine.pack.version, "validated": engine.pack.validated},
+        }
     except InputError as exc:
         raise JobError(str(exc)) from exc
     ctx.progress(0.97, "Saving images")
-    folder = settings.DATA_DIR.derived / f"job-{ctx.job.id}"
     images = analysis.save_images(folder, stem="analysis")
     return {"status": "analysed", **analysis.result, "images": {k: str(v) for k, v in images.items()}}
+
+
+@register(ANALYSE_FILE)
+def analyse_file(ctx: JobContext) -> dict[str, Any]:
+    """payload: {"path": file to analyse, "heatmap": bool (default true)}."""
+    folder = settings.DATA_DIR.derived / f"job-{ctx.job.id}"
+    return run_engine(ctx, Path(ctx.payload["path"]), folder, ctx.payload.get("heatmap", True))

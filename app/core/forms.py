@@ -14,8 +14,9 @@ class FirstRunForm(UserCreationForm):
 
     def save(self, commit: bool = True) -> User:
         user = super().save(commit=False)
-        user.is_staff = True
-        user.is_superuser = True
         if commit:
             user.save()
+            from app.core.roles import ADMINISTRATOR, grant
+
+            grant(user, ADMINISTRATOR)
         return user

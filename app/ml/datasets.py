@@ -9,10 +9,14 @@ an images/ subfolder; masks/ folders are ignored.
 from __future__ import annotations
 
 import csv
+import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".dcm", ".dicom"}
+log = logging.getLogger(__name__)
+
 # Labels that say "we do not know": never trained or evaluated on.
 IGNORED_LABELS = {"inconclusive", "unknown", "indeterminate", ""}
 # Folder names of public collections mapped to this app's class names.
@@ -40,15 +44,33 @@ class DatasetError(Exception):
     pass
 
 
-def read_dataset(location: str | Path) -> list[Sample]:
+def read_dataset(location: str | Path, patient_id_regex: str | None = None) -> list[Sample]:
+    """`patient_id_regex`: where a collection has no patient_id column but encodes the patient in
+    its file names (NIH ChestX-ray14: 00000231_013.png is patient 00000231, `^(\d+)_`), the first
+    group of this pattern, matched against the file name, becomes the patient id."""
     location = Path(location)
     if location.is_file() and location.suffix.lower() == ".csv":
-        return _read_csv(location)
-    if location.is_dir() and (location / "manifest.csv").is_file():
-        return _read_csv(location / "manifest.csv")
-    if location.is_dir():
-        return _read_folders(location)
-    raise DatasetError(f"{location} is neither a CSV manifest nor a folder of class folders")
+        samples = _read_csv(location)
+    elif location.is_dir() and (location / "manifest.csv").is_file():
+        samples = _read_csv(location / "manifest.csv")
+    elif location.is_dir():
+        samples = _read_folders(location)
+    else:
+        raise DatasetError(f"{location} is neither a CSV manifest nor a folder of class folders")
+    if patient_id_regex:
+        pattern = re.compile(patient_id_regex)
+        samples = [_with_patient_from_name(s, pattern) for s in samples]
+        unmatched = sum(s.patient_id.startswith("file:") for s in samples)
+        if unmatched:
+            log.warning("%d files in %s have no patient id; each counts as its own patient", unmatched, location)
+    return samples
+
+
+def _with_patient_from_name(sample: Sample, pattern: re.Pattern[str]) -> Sample:
+    if not sample.patient_id.startswith("file:"):
+        return sample  # an explicit patient_id column wins
+    match = pattern.search(sample.path.name)
+    return Sample(sample.path, sample.label, match.group(1), sample.source, sample.split) if match else sample
 
 
 def _read_csv(path: Path) -> list[Sample]:

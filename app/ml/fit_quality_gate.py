@@ -1,9 +1,9 @@
 """Fit the quality gate's appearance score and measure the whole gate.
 
     python -m app.ml.fit_quality_gate --data ../shared/datasets/cxr --data ../shared/datasets/nih-64 \
-        --report docs/quality-gate.json
+        --patient-id-regex '^(\d+)_' --report docs/quality-gate.json
 
-Radiographs are split by patient (a dataset's own `test` split is always held out): 80% fit the
+Radiographs are split by patient (hash of the patient id): 80% fit the
 principal subspace and the logistic regression, 20% are held out. Non-chest images come from
 app/ml/gate_negatives.py. Because the negatives are few, their refusal rate is also measured by
 grouped cross-validation: each fold leaves out whole groups (all crops of one photograph, all
@@ -33,15 +33,14 @@ from app.ml.datasets import Sample, read_dataset
 from app.ml.gate_negatives import Negative, all_negatives
 
 COMPONENTS = 16
-KEEP_POSITIVES_PERCENTILE = 1.0  # the threshold refuses 1% of the fitting radiographs
+KEEP_POSITIVES_PERCENTILE = 1.0  # default: the threshold refuses 1% of the fitting radiographs
 HELD_OUT_FRACTION = 0.2
 CV_FOLDS = 5
 SEED = 0
 
 
 def held_out(sample: Sample) -> bool:
-    if sample.split:
-        return sample.split == "test"
+    """By patient, never by a dataset's own split (nih-64's shares patients between splits)."""
     digest = hashlib.sha256(sample.patient_id.encode()).digest()
     return digest[0] / 256 < HELD_OUT_FRACTION
 
@@ -57,7 +56,8 @@ def _logistic(x: np.ndarray, y: np.ndarray) -> tuple[StandardScaler, LogisticReg
 
 
 def _appearance(
-    shell: AppearanceModel, scaler: StandardScaler, model: LogisticRegression, xp: np.ndarray, fitted_on: str
+    shell: AppearanceModel, scaler: StandardScaler, model: LogisticRegression, xp: np.ndarray, fitted_on: str,
+    refuse_percentile: float,
 ) -> AppearanceModel:
     positive_scores = model.decision_function(scaler.transform(xp))
     return AppearanceModel(
@@ -67,12 +67,14 @@ def _appearance(
         scaler_scale=scaler.scale_,
         coef=model.coef_[0],
         intercept=float(model.intercept_[0]),
-        threshold=float(np.percentile(positive_scores, KEEP_POSITIVES_PERCENTILE)),
+        threshold=float(np.percentile(positive_scores, refuse_percentile)),
         fitted_on=fitted_on,
     )
 
 
-def fit(positives: list[np.ndarray], negatives: list[Negative], fitted_on: str) -> tuple[AppearanceModel, dict[str, Any]]:
+def fit(
+    positives: list[np.ndarray], negatives: list[Negative], fitted_on: str, refuse_percentile: float = KEEP_POSITIVES_PERCENTILE
+) -> tuple[AppearanceModel, dict[str, Any]]:
     pca_inputs = np.stack([descriptors(p)["pca_input"] for p in positives])
     pca_mean = pca_inputs.mean(axis=0)
     _, _, vt = np.linalg.svd(pca_inputs - pca_mean, full_matrices=False)
@@ -88,7 +90,7 @@ def fit(positives: list[np.ndarray], negatives: list[Negative], fitted_on: str) 
     for fold in np.array_split(unique, CV_FOLDS):
         test = np.isin(groups, fold)
         scaler, model = _logistic(np.vstack([xp, xn[~test]]), np.r_[np.ones(len(xp)), np.zeros((~test).sum())])
-        fold_gate = QualityGate(_appearance(shell, scaler, model, xp, fitted_on))
+        fold_gate = QualityGate(_appearance(shell, scaler, model, xp, fitted_on, refuse_percentile))
         for index in np.flatnonzero(test):
             try:
                 fold_gate.check(negatives[index].image)
@@ -96,7 +98,7 @@ def fit(positives: list[np.ndarray], negatives: list[Negative], fitted_on: str) 
                 cv_refused[index] = True
 
     scaler, model = _logistic(np.vstack([xp, xn]), np.r_[np.ones(len(xp)), np.zeros(len(xn))])
-    appearance = _appearance(shell, scaler, model, xp, fitted_on)
+    appearance = _appearance(shell, scaler, model, xp, fitted_on, refuse_percentile)
     by_group = defaultdict(lambda: [0, 0])
     for group, refused in zip(groups, cv_refused, strict=True):
         by_group[group][0] += int(refused)
@@ -169,9 +171,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", action="append", required=True, help="CSV manifest or class folders (repeatable)")
     parser.add_argument("--out", type=Path, default=GATE_FILE)
     parser.add_argument("--report", type=Path)
+    parser.add_argument("--refuse-percentile", type=float, default=KEEP_POSITIVES_PERCENTILE, help="share (%%) of fitting radiographs the threshold refuses")
+    parser.add_argument("--patient-id-regex", help="patient ids from file names where a dataset has no patient_id column")
     args = parser.parse_args(argv)
 
-    samples = [s for location in args.data for s in read_dataset(location)]
+    samples = [s for location in args.data for s in read_dataset(location, args.patient_id_regex)]
     loaded: list[tuple[Sample, LoadedImage]] = []
     for sample in samples:
         try:
@@ -182,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     held = [(s.path.name, s.source, img) for s, img in loaded if held_out(s)]
     negatives = all_negatives(SEED)
     sources = Counter(s.source for s, _ in loaded if not held_out(s))
-    model, cv = fit(fit_images, negatives, ", ".join(f"{k}: {v}" for k, v in sorted(sources.items())))
+    model, cv = fit(fit_images, negatives, ", ".join(f"{k}: {v}" for k, v in sorted(sources.items())), args.refuse_percentile)
     model.save(args.out)
     gate = QualityGate(model)
     held_cxr = [h for h in held if h[1] != "nih-chestxray14"]
@@ -190,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         "fit_radiographs": len(fit_images),
         "fitted_on": model.fitted_on,
         "threshold": model.threshold,
+        "refuse_percentile": args.refuse_percentile,
         "held_out_all": measure(gate, held, negatives),
         "held_out_cxr_folder": measure(gate, held_cxr, []),
         "whole_cxr_folder_including_fit": measure(gate, [(s.path.name, s.source, i) for s, i in loaded if s.source != "nih-chestxray14"], []),

@@ -1,15 +1,20 @@
 """Patient-level, class-stratified train/validation/test splits.
 
 A patient's images always land in one split (no leakage through near-identical images). When the
-dataset brings its own split column (nih-64's train/valid/test), that split is used as given.
+dataset brings its own split column, that split is used as given only if it keeps every patient
+in one split; otherwise it is ignored (with a warning) and the data is split here. (nih-64's own
+split puts 30 of its 264 patients in two splits, so it is re-split.)
 """
 
 from __future__ import annotations
 
+import logging
 import random
 from collections import Counter, defaultdict
 
 from app.ml.datasets import Sample
+
+log = logging.getLogger(__name__)
 
 SPLITS = ("train", "valid", "test")
 DATASET_SPLIT_NAMES = {"train": "train", "training": "train", "valid": "valid", "val": "valid", "validation": "valid", "test": "test"}
@@ -25,8 +30,11 @@ def split_samples(samples: list[Sample], *, valid: float = 0.15, test: float = 0
         out: dict[str, list[Sample]] = {name: [] for name in SPLITS}
         for sample in samples:
             out[DATASET_SPLIT_NAMES[sample.split.lower()]].append(sample)
-        _check_no_shared_patient(out)
-        return out
+        try:
+            _check_no_shared_patient(out)
+            return out
+        except SplitError as exc:
+            log.warning("Ignoring the dataset's own split: %s", exc)
 
     # Group by patient; a patient's label for stratification is their most common label.
     by_patient: dict[str, list[Sample]] = defaultdict(list)
@@ -63,6 +71,10 @@ def _check_no_shared_patient(splits: dict[str, list[Sample]]) -> None:
             other = seen.setdefault(sample.patient_id, name)
             if other != name:
                 raise SplitError(f"patient {sample.patient_id!r} appears in both {other} and {name}")
+
+
+def uses_given_split(samples: list[Sample], splits: dict[str, list[Sample]]) -> bool:
+    return all(DATASET_SPLIT_NAMES.get(s.split.lower()) == name for name, items in splits.items() for s in items)
 
 
 def describe(splits: dict[str, list[Sample]]) -> dict[str, dict[str, int]]:

@@ -39,7 +39,7 @@ from app.ml.calibration import TARGET_SENSITIVITY, choose_thresholds, fit_temper
 from app.ml.dataset import augment, load_prepared
 from app.ml.datasets import read_dataset
 from app.ml.pack_writer import DEFAULT_MEAN, DEFAULT_STD, MemberToWrite, write_pack
-from app.ml.splits import describe, split_samples
+from app.ml.splits import describe, split_samples, uses_given_split
 
 log = logging.getLogger("train")
 
@@ -182,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", default="cxr-demo")
     parser.add_argument("--version", default=date.today().strftime("%Y.%m.%d"))
     parser.add_argument("--map", action="append", default=[], help="relabel FROM=TO before training")
+    parser.add_argument("--patient-id-regex", help="take patient ids from file names (first group), e.g. '^(\\d+)_'")
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--patience", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=32)
@@ -202,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     archs = args.arch or DEFAULT_ARCHS
     device = torch.device(args.device) if args.device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
     mapping = parse_mapping(args.map)
-    samples = [s.__class__(**{**s.__dict__, "label": mapping.get(s.label, s.label)}) for s in read_dataset(args.data)]
+    samples = [s.__class__(**{**s.__dict__, "label": mapping.get(s.label, s.label)}) for s in read_dataset(args.data, args.patient_id_regex)]
     splits = split_samples(samples, seed=args.seed)
     if args.limit:
         splits = {k: v[: args.limit] for k, v in splits.items()}
@@ -240,7 +241,10 @@ def main(argv: list[str] | None = None) -> int:
         "classes": classes,
         "label_mapping": mapping,
         "split_counts": counts,
-        "split_rule": "dataset's own split column" if any(s.split for s in samples) else "patient-level, stratified 70/15/15",
+        "split_rule": "dataset's own split column (no patient in two splits)"
+        if uses_given_split(samples, splits)
+        else "patient-level, stratified 70/15/15 (seeded)",
+        "patients": len({s.patient_id for s in samples}),
         "device": str(device),
         "seed": args.seed,
         "epochs_max": args.epochs,
@@ -265,6 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     from app.ml.evaluate import evaluate_and_record
 
     evaluate_and_record(args.out, test=splits["test"], external=args.external, external_map=parse_mapping(args.external_map))
+    log.info("Done: %s", args.out)
     return 0
 
 

@@ -1,0 +1,25 @@
+"""Write the audit trail: who viewed, created, changed, reviewed, exported or deleted what, when."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import models
+
+from app.clinical.models import AuditEvent
+
+VIEWED, CREATED, CHANGED, REVIEWED, EXPORTED, DELETED, ANALYSED = "viewed", "created", "changed", "reviewed", "exported", "deleted", "analysed"
+
+
+def record(user: AbstractBaseUser | AnonymousUser | None, action: str, obj: models.Model | None, summary: str, **detail: Any) -> AuditEvent:
+    authenticated = user is not None and user.is_authenticated
+    return AuditEvent.objects.create(
+        user=user if authenticated else None,
+        username=user.get_username() if authenticated else "",
+        action=action,
+        object_type=obj._meta.model_name if obj is not None else "",
+        object_id=str(obj.pk) if obj is not None else "",
+        summary=summary[:300],
+        detail=detail,
+    )

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+from django import forms
+from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.models import User
+
+from app.clinical.models import Patient
+from app.core.roles import ROLES
+
+
+class PatientForm(forms.ModelForm):
+    class Meta:
+        model = Patient
+        fields = ("patient_id", "full_name", "sex", "birth_date", "age_years")
+        widgets = {"birth_date": forms.DateInput(attrs={"type": "date"})}
+
+    def clean(self):  # noqa: ANN201
+        data = super().clean()
+        if data.get("birth_date") and data.get("age_years") is not None:
+            self.add_error("age_years", "Give either the date of birth or the age, not both.")
+        return data
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        kwargs.setdefault("widget", MultipleFileInput(attrs={"accept": ".dcm,.dicom,.png,.jpg,.jpeg,application/dicom,image/png,image/jpeg"}))
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None):  # noqa: ANN001, ANN201
+        single = super().clean
+        if isinstance(data, (list, tuple)):
+            return [single(d, initial) for d in data]
+        return [single(data, initial)]
+
+
+class UploadForm(forms.Form):
+    patient = forms.ModelChoiceField(
+        queryset=Patient.objects.order_by("patient_id"),
+        required=False,
+        empty_label="Take the patient from each DICOM file",
+        help_text="PNG and JPEG files need a patient; DICOM files can bring their own.",
+    )
+    files = MultipleFileField(help_text="PNG, JPEG or DICOM; several at once is fine.")
+
+
+class ReviewForm(forms.Form):
+    finding = forms.ChoiceField()
+    note = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+
+    def __init__(self, *args, classes: list[str], ai_finding: str, **kwargs) -> None:  # noqa: ANN002, ANN003
+        super().__init__(*args, **kwargs)
+        self.ai_finding = ai_finding
+        self.fields["finding"].choices = [(c, c) for c in classes]
+        self.fields["finding"].initial = ai_finding
+
+    def clean(self):  # noqa: ANN201
+        data = super().clean()
+        if data.get("finding") and data["finding"] != self.ai_finding and not data.get("note", "").strip():
+            self.add_error("note", "Say why when you override the AI finding.")
+        return data
+
+
+class NewUserForm(UserCreationForm):
+    role = forms.ChoiceField(choices=[(r, r) for r in ROLES])
+
+    class Meta(UserCreationForm.Meta):
+        model = User
+        fields = ("username", "first_name", "last_name")

@@ -1,0 +1,128 @@
+"""Uploads become studies: ordered steps, temporary files always cleaned up, nothing half-written.
+
+    1. stream the upload into a private temporary file inside the data directory, hashing it
+    2. the same file (sha256) already stored?  -> report the existing study, store nothing
+    3. read it by content (PNG, JPEG, DICOM); unreadable -> refuse with the reader's reason
+    4. choose the patient: the one given, else from the DICOM tags (found or created)
+    5. move the file into place atomically, named by its sha256
+    6. one transaction: study + analysis + queued job
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+from django.db import IntegrityError, transaction
+
+from app.clinical import audit
+from app.clinical.models import Analysis, Patient, Sex, Study
+from app.inference.errors import InputError
+from app.inference.image_io import load_image
+from app.jobs import queue
+
+ANALYSE_STUDY = "clinical.analyse_study"
+EXTENSIONS = {"png": ".png", "jpeg": ".jpg", "dicom": ".dcm"}
+
+
+class IntakeError(Exception):
+    """Readable reason an upload was not stored."""
+
+
+@dataclass
+class IntakeResult:
+    study: Study
+    duplicate: bool
+    created_patient: bool = False
+
+
+def _parse_dicom_date(value: str) -> date | None:
+    try:
+        return datetime.strptime(value[:8], "%Y%m%d").date()
+    except (ValueError, TypeError):
+        return None
+
+
+def _patient_from_tags(tags: dict[str, str], user) -> tuple[Patient, bool]:  # noqa: ANN001
+    patient_id = tags.get("patient_id", "").strip()
+    if not patient_id:
+        raise IntakeError("This file carries no patient ID. Choose the patient before uploading it.")
+    existing = Patient.objects.filter(patient_id=patient_id).first()
+    if existing:
+        return existing, False
+    age = tags.get("patient_age", "")
+    patient = Patient.objects.create(
+        patient_id=patient_id,
+        full_name=tags.get("patient_name", ""),
+        sex=tags.get("patient_sex", "U")[:1] if tags.get("patient_sex", "U")[:1] in Sex.values else Sex.UNKNOWN,
+        birth_date=_parse_dicom_date(tags.get("patient_birth_date", "")),
+        age_years=int(age.rstrip("Y")) if age.rstrip("Y").isdigit() else None,
+        created_by=user,
+    )
+    audit.record(user, audit.CREATED, patient, f"Patient {patient_id} created from DICOM tags")
+    return patient, True
+
+
+def queue_analysis(study: Study) -> Analysis:
+    analysis = Analysis.objects.create(study=study)
+    analysis.job = queue.enqueue(ANALYSE_STUDY, {"analysis_id": analysis.id})
+    analysis.save(update_fields=["job"])
+    Study.objects.filter(id=study.id).update(latest_analysis=analysis)
+    study.latest_analysis = analysis
+    return analysis
+
+
+def intake(upload: UploadedFile, user, patient: Patient | None) -> IntakeResult:  # noqa: ANN001
+    incoming = settings.DATA_DIR.originals / f".incoming-{uuid.uuid4().hex}"
+    try:
+        digest = hashlib.sha256()
+        with incoming.open("wb") as handle:
+            for chunk in upload.chunks():
+                digest.update(chunk)
+                handle.write(chunk)
+        sha256 = digest.hexdigest()
+        existing = Study.objects.filter(sha256=sha256).select_related("patient").first()
+        if existing:
+            return IntakeResult(existing, duplicate=True)
+        try:
+            image = load_image(incoming)
+        except InputError as exc:
+            raise IntakeError(str(exc)) from exc
+
+        with transaction.atomic():
+            created_patient = False
+            if patient is None:
+                patient, created_patient = _patient_from_tags(image.metadata, user)
+            stored_name = sha256 + EXTENSIONS[image.source_format]
+            target = settings.DATA_DIR.originals / stored_name
+            os.replace(incoming, target)
+            try:
+                study = Study.objects.create(
+                    patient=patient,
+                    sha256=sha256,
+                    original_name=Path(upload.name or "upload").name[:255],
+                    stored_name=stored_name,
+                    file_format=image.source_format,
+                    size_bytes=target.stat().st_size,
+                    width=image.width,
+                    height=image.height,
+                    dicom=image.metadata,
+                    study_date=_parse_dicom_date(image.metadata.get("study_date", "")) or date.today(),
+                    accession_number=image.metadata.get("accession_number", "")[:64],
+                    uploaded_by=user,
+                )
+            except IntegrityError:
+                # The same file arrived twice at once; the other upload stored it.
+                existing = Study.objects.get(sha256=sha256)
+                return IntakeResult(existing, duplicate=True)
+            queue_analysis(study)
+            audit.record(user, audit.CREATED, study, f"Radiograph {study.original_name} uploaded for patient {patient.patient_id}", sha256=sha256)
+        return IntakeResult(study, duplicate=False, created_patient=created_patient)
+    finally:
+        incoming.unlink(missing_ok=True)

@@ -1,0 +1,52 @@
+"""The analysis of a stored study, as a job: engine result copied into the Analysis row."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from app.analysis.jobs import run_engine
+from app.clinical.intake import ANALYSE_STUDY
+from app.clinical.models import Analysis, AnalysisStatus
+from app.jobs.registry import register
+from app.jobs.worker import JobCancelled, JobContext, JobError
+
+# A finding with this name is "negative"; anything else counts as positive in lists.
+NORMAL_CLASS_NAMES = {"normal", "no finding"}
+
+
+@register(ANALYSE_STUDY)
+def analyse_study(ctx: JobContext) -> dict[str, Any]:
+    analysis = Analysis.objects.select_related("study").get(id=ctx.payload["analysis_id"])
+    Analysis.objects.filter(id=analysis.id).update(status=AnalysisStatus.RUNNING)
+    folder = settings.DATA_DIR.derived / f"study-{analysis.study_id}" / f"analysis-{analysis.id}"
+    try:
+        result = run_engine(ctx, analysis.study.path, folder)
+    except JobCancelled:
+        Analysis.objects.filter(id=analysis.id).update(status=AnalysisStatus.CANCELLED, finished_at=timezone.now())
+        raise
+    except JobError as exc:
+        Analysis.objects.filter(id=analysis.id).update(status=AnalysisStatus.FAILED, message=str(exc), finished_at=timezone.now())
+        raise
+    fields: dict[str, Any] = {"result": result, "finished_at": timezone.now(), "pack_name": result["pack"]["name"], "pack_version": result["pack"]["version"], "demonstration": not result["pack"]["validated"]}
+    if result["status"] == "refused":
+        fields.update(status=AnalysisStatus.REFUSED, message=result["reason"])
+    else:
+        consensus = result["consensus"]
+        fields.update(
+            status=AnalysisStatus.ANALYSED,
+            finding=consensus["finding"],
+            confidence=consensus["confidence"],
+            agreement=consensus["agreement"],
+            members=consensus["members"],
+            needs_review=consensus["needs_review"],
+            positive=consensus["finding"].lower() not in NORMAL_CLASS_NAMES,
+            device=result["device"],
+            seconds=result["timings"]["total"],
+        )
+    with transaction.atomic():
+        Analysis.objects.filter(id=analysis.id).update(**fields)
+    return {"analysis_id": analysis.id, "status": result["status"]}

@@ -1,0 +1,139 @@
+"""Patients, studies (one radiograph each), their AI analyses and radiologist reviews, and the audit trail."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from app.jobs.models import Job
+
+
+class Sex(models.TextChoices):
+    FEMALE = "F", "Female"
+    MALE = "M", "Male"
+    OTHER = "O", "Other"
+    UNKNOWN = "U", "Unknown"
+
+
+class Patient(models.Model):
+    patient_id = models.CharField("patient ID", max_length=64, unique=True)
+    full_name = models.CharField(max_length=200, blank=True)
+    sex = models.CharField(max_length=1, choices=Sex.choices, default=Sex.UNKNOWN)
+    birth_date = models.DateField(null=True, blank=True)
+    age_years = models.PositiveSmallIntegerField(null=True, blank=True, help_text="when the date of birth is unknown")
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        indexes = [models.Index(fields=["full_name"], name="patient_name")]
+
+    def __str__(self) -> str:
+        return f"{self.patient_id} {self.full_name}".strip()
+
+
+class Study(models.Model):
+    """One uploaded radiograph, stored unchanged, named by its sha256."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="studies")
+    sha256 = models.CharField(max_length=64, unique=True)
+    original_name = models.CharField(max_length=255)
+    stored_name = models.CharField(max_length=100)
+    file_format = models.CharField(max_length=10)
+    size_bytes = models.PositiveBigIntegerField()
+    width = models.PositiveIntegerField(null=True)
+    height = models.PositiveIntegerField(null=True)
+    dicom = models.JSONField(default=dict, blank=True)
+    study_date = models.DateField(null=True, blank=True)
+    accession_number = models.CharField(max_length=64, blank=True)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    uploaded_at = models.DateTimeField(default=timezone.now)
+    latest_analysis = models.ForeignKey("Analysis", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    reviewed = models.BooleanField(default=False)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["-uploaded_at"], name="study_uploaded"),
+            models.Index(fields=["reviewed", "-uploaded_at"], name="study_reviewed"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Study {self.pk} of {self.patient}"
+
+    @property
+    def path(self):  # noqa: ANN201
+        return settings.DATA_DIR.originals / self.stored_name
+
+
+class AnalysisStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Analysing"
+    ANALYSED = "analysed", "Analysed"
+    REFUSED = "refused", "Not a frontal chest radiograph"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class Analysis(models.Model):
+    """One AI run on a study. The full engine result is kept; the fields below are for lists."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="analyses")
+    job = models.OneToOneField(Job, null=True, on_delete=models.SET_NULL, related_name="analysis")
+    status = models.CharField(max_length=12, choices=AnalysisStatus.choices, default=AnalysisStatus.QUEUED)
+    finding = models.CharField(max_length=64, blank=True)
+    confidence = models.FloatField(null=True)
+    agreement = models.PositiveSmallIntegerField(null=True)
+    members = models.PositiveSmallIntegerField(null=True)
+    needs_review = models.BooleanField(default=False)
+    positive = models.BooleanField(default=False, help_text="finding other than the pack's normal class")
+    pack_name = models.CharField(max_length=100, blank=True)
+    pack_version = models.CharField(max_length=40, blank=True)
+    demonstration = models.BooleanField(default=True)
+    device = models.CharField(max_length=100, blank=True)
+    seconds = models.FloatField(null=True)
+    message = models.TextField(blank=True, help_text="refusal or failure reason")
+    result = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "finding"], name="analysis_status_finding")]
+
+    def __str__(self) -> str:
+        return f"Analysis {self.pk} ({self.status})"
+
+
+class Review(models.Model):
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="reviews")
+    analysis = models.ForeignKey(Analysis, null=True, on_delete=models.SET_NULL, related_name="reviews")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    ai_finding = models.CharField(max_length=64, blank=True)
+    finding = models.CharField(max_length=64)
+    agrees_with_ai = models.BooleanField()
+    note = models.TextField(blank=True)
+    signed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-signed_at"]
+
+    def __str__(self) -> str:
+        return f"Review of {self.study_id}: {self.finding}"
+
+
+class AuditEvent(models.Model):
+    """Append-only: nothing in the UI edits or deletes these rows."""
+
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    username = models.CharField(max_length=150, blank=True, help_text="kept if the account is deleted")
+    action = models.CharField(max_length=20, db_index=True)
+    object_type = models.CharField(max_length=40, blank=True)
+    object_id = models.CharField(max_length=64, blank=True)
+    summary = models.CharField(max_length=300)
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-at"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.username} {self.action} {self.summary}"

@@ -1,0 +1,20 @@
+from django.urls import path
+
+from app.clinical import views
+
+urlpatterns = [
+    path("patients/", views.patient_list, name="patient_list"),
+    path("patients/new/", views.patient_create, name="patient_create"),
+    path("patients/<int:pk>/", views.patient_detail, name="patient_detail"),
+    path("patients/<int:pk>/edit/", views.patient_edit, name="patient_edit"),
+    path("upload/", views.upload, name="upload"),
+    path("studies/<int:pk>/", views.study_detail, name="study_detail"),
+    path("studies/<int:pk>/status/", views.study_status, name="study_status"),
+    path("studies/<int:pk>/image/<str:kind>.png", views.study_image, name="study_image"),
+    path("studies/<int:pk>/retry/", views.study_retry, name="study_retry"),
+    path("studies/<int:pk>/review/", views.study_review, name="study_review"),
+    path("worklist/", views.worklist, name="worklist"),
+    path("admin/audit/", views.audit_log, name="audit_log"),
+    path("admin/users/", views.user_list, name="user_list"),
+    path("admin/users/new/", views.user_create, name="user_create"),
+]

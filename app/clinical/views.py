@@ -1,0 +1,244 @@
+"""Patients, upload, the result viewer, review, worklist, audit log and user accounts."""
+
+from __future__ import annotations
+
+import mimetypes
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.models import User
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.db.models import Q
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from app.clinical import audit
+from app.clinical.forms import NewUserForm, PatientForm, ReviewForm, UploadForm
+from app.clinical.intake import IntakeError, intake, queue_analysis
+from app.clinical.models import Analysis, AnalysisStatus, AuditEvent, Patient, Review, Study
+from app.core.roles import RADIOLOGIST, grant, has_role
+from app.jobs import queue
+
+PAGE_SIZE = 25
+STUDY_IMAGES = {"display", "heatmap", "overlay"}
+
+
+# -- patients ---------------------------------------------------------------------------------
+
+
+def patient_list(request: HttpRequest) -> HttpResponse:
+    q = request.GET.get("q", "").strip()
+    patients = Patient.objects.order_by("patient_id")
+    if q:
+        patients = patients.filter(Q(patient_id__icontains=q) | Q(full_name__icontains=q))
+    page = Paginator(patients, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "clinical/patient_list.html", {"page": page, "q": q})
+
+
+def patient_create(request: HttpRequest) -> HttpResponse:
+    form = PatientForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        patient = form.save(commit=False)
+        patient.created_by = request.user
+        patient.save()
+        audit.record(request.user, audit.CREATED, patient, f"Patient {patient.patient_id} registered")
+        messages.success(request, f"Patient {patient.patient_id} registered.")
+        return redirect("patient_detail", pk=patient.pk)
+    return render(request, "clinical/patient_form.html", {"form": form, "creating": True})
+
+
+def patient_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    patient = get_object_or_404(Patient, pk=pk)
+    before = {f: str(getattr(patient, f)) for f in PatientForm.Meta.fields}
+    form = PatientForm(request.POST or None, instance=patient)
+    if request.method == "POST" and form.is_valid():
+        patient = form.save()
+        after = {f: str(getattr(patient, f)) for f in PatientForm.Meta.fields}
+        changes = {f: [before[f], after[f]] for f in after if before[f] != after[f]}
+        audit.record(request.user, audit.CHANGED, patient, f"Patient {patient.patient_id} edited", changes=changes)
+        messages.success(request, "Saved.")
+        return redirect("patient_detail", pk=patient.pk)
+    return render(request, "clinical/patient_form.html", {"form": form, "patient": patient})
+
+
+def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    patient = get_object_or_404(Patient, pk=pk)
+    studies = patient.studies.select_related("latest_analysis").order_by("-uploaded_at")
+    audit.record(request.user, audit.VIEWED, patient, f"Patient {patient.patient_id} viewed")
+    return render(request, "clinical/patient_detail.html", {"patient": patient, "studies": studies})
+
+
+# -- upload and studies -----------------------------------------------------------------------
+
+
+def upload(request: HttpRequest) -> HttpResponse:
+    initial = {"patient": request.GET.get("patient")} if request.GET.get("patient") else None
+    form = UploadForm(request.POST or None, request.FILES or None, initial=initial)
+    outcomes: list[dict[str, object]] = []
+    if request.method == "POST" and form.is_valid():
+        for upload_file in form.cleaned_data["files"]:
+            try:
+                result = intake(upload_file, request.user, form.cleaned_data["patient"])
+                outcomes.append({"name": upload_file.name, "study": result.study, "duplicate": result.duplicate, "new_patient": result.created_patient})
+            except IntakeError as exc:
+                outcomes.append({"name": upload_file.name, "error": str(exc)})
+        stored = [o for o in outcomes if "study" in o and not o["duplicate"]]
+        if len(outcomes) == 1 and stored:
+            return redirect("study_detail", pk=stored[0]["study"].pk)
+    return render(request, "clinical/upload.html", {"form": form, "outcomes": outcomes})
+
+
+def _study_context(study: Study) -> dict[str, object]:
+    analysis = study.latest_analysis
+    job = analysis.job if analysis else None
+    return {
+        "study": study,
+        "analysis": analysis,
+        "job": job,
+        "queue_position": queue.queue_position(job) if job else None,
+        "result": analysis.result if analysis and analysis.result else None,
+        "reviews": study.reviews.select_related("reviewer"),
+    }
+
+
+def study_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    study = get_object_or_404(Study.objects.select_related("patient", "latest_analysis__job"), pk=pk)
+    context = _study_context(study)
+    result = context["result"]
+    if result and result.get("status") == "analysed" and has_role(request.user, RADIOLOGIST):
+        context["review_form"] = ReviewForm(classes=result["classes"], ai_finding=result["consensus"]["finding"])
+    audit.record(request.user, audit.VIEWED, study, f"Study {study.pk} of patient {study.patient.patient_id} viewed")
+    return render(request, "clinical/study_detail.html", context)
+
+
+def study_status(request: HttpRequest, pk: int) -> HttpResponse:
+    """The live part of the study page, polled by htmx until the analysis is final."""
+    study = get_object_or_404(Study.objects.select_related("patient", "latest_analysis__job"), pk=pk)
+    context = _study_context(study)
+    response = render(request, "clinical/_analysis_status.html", context)
+    analysis = context["analysis"]
+    if analysis and analysis.status in (AnalysisStatus.ANALYSED, AnalysisStatus.REFUSED) and request.headers.get("HX-Request"):
+        response["HX-Refresh"] = "true"  # show the full result (viewer, review) once
+    return response
+
+
+def study_image(request: HttpRequest, pk: int, kind: str) -> FileResponse:
+    study = get_object_or_404(Study.objects.select_related("latest_analysis"), pk=pk)
+    analysis = study.latest_analysis
+    if kind not in STUDY_IMAGES or not analysis or not analysis.result or "images" not in analysis.result:
+        raise Http404("No such image")
+    path = Path(analysis.result["images"][kind]).resolve()
+    if settings.DATA_DIR.derived.resolve() not in path.parents or not path.is_file():
+        raise Http404("No such image")
+    response = FileResponse(path.open("rb"), content_type=mimetypes.guess_type(path.name)[0] or "image/png")
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+@require_POST
+def study_retry(request: HttpRequest, pk: int) -> HttpResponse:
+    study = get_object_or_404(Study, pk=pk)
+    with transaction.atomic():
+        analysis = queue_analysis(study)
+        audit.record(request.user, audit.ANALYSED, study, f"Analysis of study {study.pk} queued again", analysis_id=analysis.id)
+    messages.info(request, "The analysis was queued again.")
+    return redirect("study_detail", pk=study.pk)
+
+
+@require_POST
+def study_review(request: HttpRequest, pk: int) -> HttpResponse:
+    study = get_object_or_404(Study.objects.select_related("latest_analysis", "patient"), pk=pk)
+    analysis = study.latest_analysis
+    if not analysis or analysis.status != AnalysisStatus.ANALYSED:
+        messages.error(request, "There is no AI finding to review yet.")
+        return redirect("study_detail", pk=pk)
+    form = ReviewForm(request.POST, classes=analysis.result["classes"], ai_finding=analysis.finding)
+    if not form.is_valid():
+        context = _study_context(study) | {"review_form": form}
+        return render(request, "clinical/study_detail.html", context, status=400)
+    with transaction.atomic():
+        review = Review.objects.create(
+            study=study,
+            analysis=analysis,
+            reviewer=request.user,
+            ai_finding=analysis.finding,
+            finding=form.cleaned_data["finding"],
+            agrees_with_ai=form.cleaned_data["finding"] == analysis.finding,
+            note=form.cleaned_data["note"],
+            signed_at=timezone.now(),
+        )
+        Study.objects.filter(pk=study.pk).update(reviewed=True)
+        verb = "confirmed" if review.agrees_with_ai else f"overrode {analysis.finding} with"
+        audit.record(request.user, audit.REVIEWED, study, f"Study {study.pk}: reviewer {verb} {review.finding}", review_id=review.id, note=review.note)
+    messages.success(request, "Review signed.")
+    return redirect("study_detail", pk=pk)
+
+
+# -- worklist ---------------------------------------------------------------------------------
+
+
+def worklist(request: HttpRequest) -> HttpResponse:
+    studies = Study.objects.select_related("patient", "latest_analysis")
+    status = request.GET.get("status", "")
+    finding = request.GET.get("finding", "")
+    reviewed = request.GET.get("reviewed", "")
+    q = request.GET.get("q", "").strip()
+    date_from, date_to = request.GET.get("from", ""), request.GET.get("to", "")
+    if status:
+        studies = studies.filter(latest_analysis__status=status)
+    if finding:
+        studies = studies.filter(latest_analysis__finding=finding)
+    if reviewed in ("yes", "no"):
+        studies = studies.filter(reviewed=reviewed == "yes")
+    if q:
+        studies = studies.filter(Q(patient__patient_id__icontains=q) | Q(patient__full_name__icontains=q))
+    if date_from:
+        studies = studies.filter(uploaded_at__date__gte=date_from)
+    if date_to:
+        studies = studies.filter(uploaded_at__date__lte=date_to)
+    sort = request.GET.get("sort", "priority")
+    if sort == "newest":
+        studies = studies.order_by("-uploaded_at")
+    elif sort == "oldest":
+        studies = studies.order_by("uploaded_at")
+    else:  # unreviewed positives and needs-review first, then newest
+        studies = studies.order_by("reviewed", "-latest_analysis__positive", "-latest_analysis__needs_review", "-uploaded_at")
+    page = Paginator(studies, PAGE_SIZE).get_page(request.GET.get("page"))
+    findings = Analysis.objects.exclude(finding="").values_list("finding", flat=True).distinct().order_by("finding")
+    context = {"page": page, "statuses": AnalysisStatus.choices, "findings": list(findings), "filters": request.GET}
+    template = "clinical/_worklist_table.html" if request.headers.get("HX-Request") else "clinical/worklist.html"
+    return render(request, template, context)
+
+
+# -- administration ---------------------------------------------------------------------------
+
+
+def audit_log(request: HttpRequest) -> HttpResponse:
+    events = AuditEvent.objects.all()
+    for field in ("action", "username"):
+        if request.GET.get(field):
+            events = events.filter(**{field: request.GET[field]})
+    if request.GET.get("q"):
+        events = events.filter(summary__icontains=request.GET["q"])
+    page = Paginator(events, 50).get_page(request.GET.get("page"))
+    return render(request, "clinical/audit_log.html", {"page": page, "filters": request.GET})
+
+
+def user_list(request: HttpRequest) -> HttpResponse:
+    users = User.objects.prefetch_related("groups").order_by("username")
+    return render(request, "clinical/user_list.html", {"users": users})
+
+
+def user_create(request: HttpRequest) -> HttpResponse:
+    form = NewUserForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = form.save()
+        grant(user, form.cleaned_data["role"])
+        audit.record(request.user, audit.CREATED, user, f"Account {user.username} created as {form.cleaned_data['role']}")
+        messages.success(request, f"Account {user.username} created.")
+        return redirect("user_list")
+    return render(request, "clinical/user_form.html", {"form": form})

@@ -1,0 +1,91 @@
+"""The three roles, as Django groups, and who may open which page (enforced in one place).
+
+Every URL name must appear in ACCESS; RoleAccessMiddleware refuses anything not listed (deny by
+default), so a new view cannot be forgotten. tests/test_access_matrix.py checks every URL for
+every role and for anonymous users.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group
+from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
+from django.shortcuts import render
+
+RADIOGRAPHER = "Radiographer"
+RADIOLOGIST = "Radiologist"
+ADMINISTRATOR = "Administrator"
+ROLES = (RADIOGRAPHER, RADIOLOGIST, ADMINISTRATOR)
+
+CLINICAL = frozenset({RADIOGRAPHER, RADIOLOGIST})
+REVIEWERS = frozenset({RADIOLOGIST})
+ADMINS = frozenset({ADMINISTRATOR})
+EVERYONE = frozenset(ROLES)
+
+# url name -> roles allowed. Pages marked login_not_required (login, first run, /health) are open.
+ACCESS: dict[str, frozenset[str]] = {
+    "home": EVERYONE,
+    "logout": EVERYONE,
+    "password_change": EVERYONE,
+    "password_change_done": EVERYONE,
+    "patient_list": CLINICAL,
+    "patient_create": CLINICAL,
+    "patient_detail": CLINICAL,
+    "patient_edit": CLINICAL,
+    "upload": CLINICAL,
+    "study_detail": CLINICAL,
+    "study_status": CLINICAL,
+    "study_image": CLINICAL,
+    "study_retry": CLINICAL,
+    "study_review": REVIEWERS,
+    "worklist": CLINICAL,
+    "audit_log": ADMINS,
+    "user_list": ADMINS,
+    "user_create": ADMINS,
+}
+
+
+def roles_of(user: AbstractBaseUser | AnonymousUser) -> set[str]:
+    if not user.is_authenticated or not user.is_active:
+        return set()
+    cached = getattr(user, "_cxr_roles", None)
+    if cached is None:
+        cached = set(user.groups.filter(name__in=ROLES).values_list("name", flat=True))
+        user._cxr_roles = cached
+    return cached
+
+
+def has_role(user: AbstractBaseUser | AnonymousUser, *roles: str) -> bool:
+    return bool(roles_of(user) & set(roles))
+
+
+def ensure_groups() -> None:
+    for name in ROLES:
+        Group.objects.get_or_create(name=name)
+
+
+def grant(user: AbstractBaseUser, *roles: str) -> None:
+    ensure_groups()
+    user.groups.add(*Group.objects.filter(name__in=roles))
+    if hasattr(user, "_cxr_roles"):
+        del user._cxr_roles
+
+
+class RoleAccessMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_view(self, request: HttpRequest, view_func: Callable, view_args: tuple, view_kwargs: dict) -> HttpResponse | None:
+        if not getattr(view_func, "login_required", True):
+            return None  # public page (login, first run, health)
+        if not request.user.is_authenticated:
+            return None  # LoginRequiredMiddleware redirects to the login page
+        match = request.resolver_match
+        allowed = ACCESS.get(match.url_name if match else "", frozenset())
+        if roles_of(request.user) & allowed:
+            return None
+        return render(request, "core/forbidden.html", {"allowed": sorted(allowed)}, status=HttpResponseForbidden.status_code)

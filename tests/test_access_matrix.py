@@ -1,0 +1,77 @@
+"""Every URL, every role, and anonymous: allowed pages open, the rest answer 403 or go to login."""
+
+from __future__ import annotations
+
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from app.core.roles import ACCESS, ADMINISTRATOR, RADIOGRAPHER, RADIOLOGIST
+from tests.base import PASSWORD, BaseTestCase
+from tests.clinical_factories import AnalysisFactory
+
+PUBLIC = {"health", "login", "first_run"}
+ROLE_OF = {"admin": ADMINISTRATOR, "radiographer": RADIOGRAPHER, "radiologist": RADIOLOGIST}
+
+
+def all_url_names() -> set[str]:
+    names: set[str] = set()
+
+    def walk(patterns) -> None:  # noqa: ANN001
+        for p in patterns:
+            if isinstance(p, URLResolver):
+                walk(p.url_patterns)
+            elif isinstance(p, URLPattern) and p.name:
+                names.add(p.name)
+
+    walk(get_resolver().url_patterns)
+    return names
+
+
+class AccessMatrixTestCase(BaseTestCase):
+    def setUp(self) -> None:
+        super().setUp()
+        analysis = AnalysisFactory()
+        self.study = analysis.study
+        self.kwargs = {
+            "patient_detail": {"pk": self.study.patient.pk},
+            "patient_edit": {"pk": self.study.patient.pk},
+            "study_detail": {"pk": self.study.pk},
+            "study_status": {"pk": self.study.pk},
+            "study_image": {"pk": self.study.pk, "kind": "display"},
+            "study_retry": {"pk": self.study.pk},
+            "study_review": {"pk": self.study.pk},
+        }
+
+    def test_every_url_is_in_the_access_table(self) -> None:
+        self.assertEqual(all_url_names() - PUBLIC, set(ACCESS))
+
+    def test_the_matrix(self) -> None:
+        for name, allowed in ACCESS.items():
+            url = reverse(name, kwargs=self.kwargs.get(name))
+            self.client.logout()
+            r = self.client.get(url)
+            if name == "logout":
+                continue  # Django's logout is POST-only (405) for everyone
+            self.assertEqual(r.status_code, 302, f"anonymous {name}")
+            self.assertTrue(r["Location"].startswith("/login/"), name)
+            for persona, user in self.personas.items():
+                self.client.login(username=user.username, password=PASSWORD)
+                r = self.client.get(url)
+                if ROLE_OF[persona] in allowed:
+                    # 405: POST-only endpoint reached; 404: the study has no image file here.
+                    self.assertIn(r.status_code, (200, 302, 404, 405), f"{persona} {name}")
+                else:
+                    self.assertEqual(r.status_code, 403, f"{persona} {name}")
+
+    def test_a_radiographer_cannot_sign_a_review(self) -> None:
+        self.client.login(username="bob", password=PASSWORD)
+        r = self.client.post(reverse("study_review", kwargs={"pk": self.study.pk}), {"finding": "Normal", "note": "x"})
+        self.assertEqual(r.status_code, 403)
+        self.assertFalse(self.study.reviews.exists())
+
+    def test_an_account_without_a_role_sees_nothing_clinical(self) -> None:
+        from django.contrib.auth.models import User
+
+        User.objects.create_user("nobody", password=PASSWORD)
+        self.client.login(username="nobody", password=PASSWORD)
+        self.assertEqual(self.client.get(reverse("worklist")).status_code, 403)
+        self.assertEqual(self.client.get(reverse("home")).status_code, 403)
