@@ -1,0 +1,132 @@
+"""The whole path in a real browser (Debian's Chromium driven by Playwright), screenshots saved.
+
+First-run set-up -> administrator creates a radiographer and a radiologist -> the radiographer
+registers a patient and uploads a real radiograph and a real DICOM -> watches the analysis ->
+sees the result with its heatmap -> the radiologist reviews it -> the worklist shows it reviewed.
+Screenshots of each step go to test-artifacts/e2e/.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.launched_app import LaunchedApp
+from tests.shared_data import DICOM_MONO2, REPO, a_radiograph, requires_shared
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+ARTIFACTS = REPO / "test-artifacts" / "e2e"
+PASSWORD = "a-long-clinic-password"
+
+pytestmark = [
+    pytest.mark.slow,
+    requires_shared,
+    pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (apt-get install chromium); .ci/run installs it"),
+]
+
+
+@pytest.fixture
+def app(tmp_path: Path, tiny_pack_dir: Path):  # noqa: ANN201
+    from app.inference.pack_import import import_pack
+
+    data = tmp_path / "data"
+    import_pack(tiny_pack_dir, data / "model_packs", activate=True)
+    launched = LaunchedApp(data, offline_guard=True).start()
+    deadline = time.monotonic() + 180
+    while not launched.get_json("health")["model_pack"].get("loaded"):  # the worker's warm-up
+        assert time.monotonic() < deadline, "the model pack did not load"
+        time.sleep(0.5)
+    yield launched
+    assert launched.terminate() == 0
+    assert not (data / "blocked-connections.log").exists()
+
+
+def test_the_whole_clinical_path(app: LaunchedApp) -> None:
+    playwright = pytest.importorskip("playwright.sync_api")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with playwright.sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+        )
+        page = browser.new_page(viewport={"width": 1366, "height": 768})
+        shot = lambda name: page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)  # noqa: E731
+
+        page.goto(app.url)
+        page.wait_for_url("**/setup/")
+        shot("01-first-run")
+        page.fill("#id_clinic_name", "Riverside Field Clinic")
+        page.fill("#id_username", "admin")
+        page.fill("#id_first_name", "Ada")
+        page.fill("#id_password1", PASSWORD)
+        page.fill("#id_password2", PASSWORD)
+        page.click("text=Create administrator")
+        page.wait_for_url(app.url)
+        page.wait_for_selector("text=Demonstration model, not for diagnosis")
+
+        for username, role in (("rita", "Radiographer"), ("rob", "Radiologist")):
+            page.goto(app.url + "admin/users/new/")
+            page.fill("#id_username", username)
+            page.fill("#id_first_name", username.title())
+            page.fill("#id_password1", PASSWORD)
+            page.fill("#id_password2", PASSWORD)
+            page.select_option("#id_role", role)
+            page.click("text=Create account")
+            page.wait_for_url("**/admin/users/")
+        shot("02-users")
+
+        def log_in_as(username: str) -> None:
+            page.context.clear_cookies()
+            page.goto(app.url + "login/")
+            page.fill("#id_username", username)
+            page.fill("#id_password", PASSWORD)
+            page.click("button:has-text('Log in')")
+            page.wait_for_url(app.url)
+
+        log_in_as("rita")
+        page.click("text=Patients")
+        page.click("text=Register patient")
+        page.fill("#id_patient_id", "RFC-0042")
+        page.fill("#id_full_name", "Amina Okoro")
+        page.select_option("#id_sex", "F")
+        page.fill("#id_age_years", "34")
+        page.click("text=Save")
+        page.click("text=Upload radiographs")
+        page.set_input_files("#id_files", str(a_radiograph()))
+        shot("03-upload")
+        page.click("text=Upload and analyse")
+        page.wait_for_url("**/studies/*/")
+        shot("04-analysis-queued-or-running")
+        page.wait_for_selector("#viewer-heatmap", timeout=120_000)
+        page.wait_for_selector(".finding-name")
+        assert page.is_visible("text=Demonstration model, not for diagnosis")
+        assert "of 3 models agree" in page.inner_text(".finding-box")
+        page.fill("#heatmap-opacity", "80")
+        shot("05-result-with-heatmap")
+        study_url = page.url
+
+        page.goto(app.url + "upload/")
+        page.set_input_files("#id_files", str(DICOM_MONO2))
+        page.click("text=Upload and analyse")
+        page.wait_for_url("**/studies/*/")
+        page.wait_for_selector(".finding-name", timeout=120_000)
+        assert page.locator("text=16d7f894-55d7-4d95-8957-d18987f0e981").count() >= 1
+        shot("06-dicom-result")
+
+        log_in_as("rob")
+        page.goto(app.url + "worklist/")
+        shot("07-worklist-before-review")
+        page.goto(study_url)
+        finding = page.inner_text(".finding-name").strip()
+        page.fill("#id_note", "Agree.")
+        page.click("text=Sign review")
+        page.wait_for_selector(f"text=confirms the AI")
+        shot("08-reviewed")
+        page.goto(app.url + "worklist/?reviewed=yes")
+        assert page.locator("text=RFC-0042").count() == 1
+        assert page.locator(f"text={finding}").count() >= 1
+        shot("09-worklist-reviewed")
+        browser.close()
