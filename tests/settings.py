@@ -10,3 +10,7 @@ from app.settings import *  # noqa: E402,F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# django-axes needs the request in authenticate(); tests that use client.login() run without it,
+# and tests/test_lockout.py switches it back on.
+AXES_ENABLED = False

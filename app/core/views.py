@@ -63,7 +63,7 @@ def first_run(request: HttpRequest) -> HttpResponse:
                 return redirect("login")
             user = form.save()
             ClinicSettings.objects.update_or_create(pk=1, defaults={"clinic_name": form.cleaned_data["clinic_name"]})
-        login(request, user)
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         messages.success(request, "Set-up complete. Welcome.")
         return redirect("home")
     return render(request, "core/first_run.html", {"form": form})
