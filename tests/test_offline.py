@@ -32,8 +32,8 @@ def test_it_starts_and_serves_a_logged_in_request_cycle_with_the_network_blocked
         (data_dir / "blocked-connections.log").unlink()  # the probe's own entry
 
         app.manage(
-            "from django.contrib.auth.models import User; "
-            "User.objects.create_user('radiographer', password='a-long-test-password')"
+            "from django.contrib.auth.models import User; from app.core.roles import grant, RADIOGRAPHER; "
+            "grant(User.objects.create_user('radiographer', password='a-long-test-password'), RADIOGRAPHER)"
         )
         jar = http.cookiejar.CookieJar()
         opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))

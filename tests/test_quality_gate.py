@@ -24,7 +24,7 @@ def loaded(pixels: np.ndarray, colourfulness: float = 0.0) -> LoadedImage:
 
 @requires_shared
 def test_real_radiographs_pass(gate: QualityGate) -> None:
-    files = cxr_files(step=5)  # every 5th of the 973: ~195 images across all sources
+    files = cxr_files()  # all 973, the criterion: at most 2% refused
     refused = []
     for file in files:
         try:

@@ -74,3 +74,13 @@ class UploadTestCase(BaseTestCase):
         self.assertContains(r, "no patient ID")
         self.assertFalse(Study.objects.exists())
         self.assertEqual(Patient.objects.count(), 1)
+
+    @requires_shared
+    def test_a_dicom_is_not_merged_silently_into_a_patient_with_another_name(self) -> None:
+        PatientFactory(patient_id="16d7f894-55d7-4d95-8957-d18987f0e981", full_name="Someone Else")
+        r = self.client.post(reverse("upload"), {"files": [upload_file(DICOM_MONO2)]})
+        self.assertContains(r, "is registered as “Someone Else”")
+        self.assertFalse(Study.objects.exists())
+        existing = Patient.objects.get(patient_id="16d7f894-55d7-4d95-8957-d18987f0e981")
+        r = self.client.post(reverse("upload"), {"patient": existing.pk, "files": [upload_file(DICOM_MONO2)]})
+        self.assertEqual(Study.objects.get().patient, existing)

@@ -55,6 +55,13 @@ def _patient_from_tags(tags: dict[str, str], user) -> tuple[Patient, bool]:  # n
         raise IntakeError("This file carries no patient ID. Choose the patient before uploading it.")
     existing = Patient.objects.filter(patient_id=patient_id).first()
     if existing:
+        dicom_name = tags.get("patient_name", "").strip()
+        if dicom_name and existing.full_name and dicom_name.casefold() != existing.full_name.casefold():
+            # Never merge silently: the user must say this file belongs to that patient.
+            raise IntakeError(
+                f"Patient ID {patient_id} is registered as “{existing.full_name}”, but this file says “{dicom_name}”. "
+                "If it is the same person, choose the patient explicitly and upload again."
+            )
         return existing, False
     age = tags.get("patient_age", "")
     patient = Patient.objects.create(

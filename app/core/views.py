@@ -70,7 +70,13 @@ def first_run(request: HttpRequest) -> HttpResponse:
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "core/home.html", {"worker": worker_summary()})
+    from app.clinical.dashboard import summary
+    from app.core.roles import CLINICAL, roles_of
+
+    context = {"worker": worker_summary()}
+    if roles_of(request.user) & CLINICAL:
+        context["stats"] = summary()
+    return render(request, "core/home.html", context)
 
 
 class LoginView(auth_views.LoginView):
