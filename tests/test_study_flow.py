@@ -93,6 +93,8 @@ class StudyFlowTestCase(BaseTestCase):
         self.assertContains(page, "No finding was made.")
         self.assertContains(page, "random noise")
         self.assertContains(page, "Analyse again")
+        original = self.client.get(reverse("study_image", kwargs={"pk": study.pk, "kind": "original"}))
+        self.assertEqual(b"".join(original.streaming_content)[:4], b"\x89PNG")
 
 
 class WorklistTestCase(BaseTestCase):

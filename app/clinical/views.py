@@ -126,8 +126,30 @@ def study_status(request: HttpRequest, pk: int) -> HttpResponse:
     return response
 
 
+def _original_preview(study: Study) -> Path:
+    """The stored radiograph as a display PNG, made once: viewable even when no AI result exists."""
+    import cv2
+    import numpy as np
+
+    from app.inference.heatmap import display_size, encode_png
+    from app.inference.image_io import load_image
+
+    path = settings.DATA_DIR.derived / f"study-{study.pk}" / "original.png"
+    if not path.is_file():
+        pixels = load_image(study.path).pixels
+        height, width = display_size(*pixels.shape)
+        small = cv2.resize(pixels, (width, height), interpolation=cv2.INTER_AREA)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(encode_png(np.round(small * 255).astype(np.uint8)))
+        tmp.replace(path)
+    return path
+
+
 def study_image(request: HttpRequest, pk: int, kind: str) -> FileResponse:
     study = get_object_or_404(Study.objects.select_related("latest_analysis"), pk=pk)
+    if kind == "original":
+        return FileResponse(_original_preview(study).open("rb"), content_type="image/png")
     analysis = study.latest_analysis
     if kind not in STUDY_IMAGES or not analysis or not analysis.result or "images" not in analysis.result:
         raise Http404("No such image")
