@@ -39,6 +39,7 @@ def _evaluation_section(title: str, evaluation: dict[str, Any]) -> list[str]:
         lines.append(f"Labels mapped: {evaluation['label_mapping']}.")
     if evaluation.get("dropped_labels"):
         lines.append(f"Not evaluated (label outside the pack's classes): {evaluation['dropped_labels']}.")
+    lines += ["", "Predicted class: the highest mean calibrated probability (the app's consensus finding); AUROC uses the probabilities themselves."]
     lines += ["", f"**Ensemble** (mean of calibrated probabilities): accuracy {_fmt(ens['accuracy'])}, expected calibration error {ens['ece']:.3f}. Values in brackets are bootstrap 95% intervals.", ""]
     lines += _class_table(ens)
     cm = ens["confusion_matrix"]
