@@ -146,6 +146,9 @@ AXES_LOCKOUT_PARAMETERS = ["username"]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "core/locked_out.html"
 AXES_VERBOSE = False
+# axes warns when lockout ignores the IP address; here every user comes from 127.0.0.1, so an IP
+# lockout would lock the whole clinic out at once. Locking by user name is the deliberate choice.
+SILENCED_SYSTEM_CHECKS = ["axes.W006"]
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"

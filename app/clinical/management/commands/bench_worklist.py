@@ -50,7 +50,7 @@ class Command(BaseCommand):
         self.stdout.write(f"Inserted {studies} studies in {time.perf_counter() - started:.1f} s")
         user = User.objects.create_user("bench-radiologist", password="bench-password-123")
         grant(user, RADIOLOGIST)
-        client = Client()
+        client = Client(HTTP_HOST="127.0.0.1")
         client.force_login(user)
         for label, url in [
             ("worklist, default priority order, page 1", "/worklist/"),
