@@ -14,7 +14,7 @@ from django.db.models import Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from app.clinical import audit
 from app.clinical.forms import NewUserForm, PatientForm, ReviewForm, UploadForm
@@ -30,6 +30,7 @@ STUDY_IMAGES = {"display", "heatmap", "overlay"}
 # -- patients ---------------------------------------------------------------------------------
 
 
+@require_GET
 def patient_list(request: HttpRequest) -> HttpResponse:
     q = request.GET.get("q", "").strip()
     patients = Patient.objects.order_by("patient_id")
@@ -65,6 +66,7 @@ def patient_edit(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "clinical/patient_form.html", {"form": form, "patient": patient})
 
 
+@require_GET
 def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
     patient = get_object_or_404(Patient, pk=pk)
     studies = patient.studies.select_related("latest_analysis").order_by("-uploaded_at")
@@ -105,6 +107,7 @@ def _study_context(study: Study) -> dict[str, object]:
     }
 
 
+@require_GET
 def study_detail(request: HttpRequest, pk: int) -> HttpResponse:
     study = get_object_or_404(Study.objects.select_related("patient", "latest_analysis__job"), pk=pk)
     context = _study_context(study)
@@ -115,6 +118,7 @@ def study_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "clinical/study_detail.html", context)
 
 
+@require_GET
 def study_status(request: HttpRequest, pk: int) -> HttpResponse:
     """The live part of the study page, polled by htmx until the analysis is final."""
     study = get_object_or_404(Study.objects.select_related("patient", "latest_analysis__job"), pk=pk)
@@ -146,6 +150,7 @@ def _original_preview(study: Study) -> Path:
     return path
 
 
+@require_GET
 def study_image(request: HttpRequest, pk: int, kind: str) -> FileResponse:
     study = get_object_or_404(Study.objects.select_related("latest_analysis"), pk=pk)
     if kind == "original":
@@ -203,6 +208,7 @@ def study_review(request: HttpRequest, pk: int) -> HttpResponse:
 # -- worklist ---------------------------------------------------------------------------------
 
 
+@require_GET
 def worklist(request: HttpRequest) -> HttpResponse:
     studies = Study.objects.select_related("patient", "latest_analysis")
     status = request.GET.get("status", "")
@@ -239,6 +245,7 @@ def worklist(request: HttpRequest) -> HttpResponse:
 # -- administration ---------------------------------------------------------------------------
 
 
+@require_GET
 def audit_log(request: HttpRequest) -> HttpResponse:
     events = AuditEvent.objects.all()
     for field in ("action", "username"):
@@ -250,6 +257,7 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     return render(request, "clinical/audit_log.html", {"page": page, "filters": request.GET})
 
 
+@require_GET
 def user_list(request: HttpRequest) -> HttpResponse:
     users = User.objects.prefetch_related("groups").order_by("username")
     return render(request, "clinical/user_list.html", {"users": users})
