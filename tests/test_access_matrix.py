@@ -39,6 +39,8 @@ class AccessMatrixTestCase(BaseTestCase):
             "study_image": {"pk": self.study.pk, "kind": "display"},
             "study_retry": {"pk": self.study.pk},
             "study_review": {"pk": self.study.pk},
+            "study_report": {"pk": self.study.pk},
+            "study_json": {"pk": self.study.pk},
         }
 
     def test_every_url_is_in_the_access_table(self) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import mimetypes
 from pathlib import Path
 
@@ -10,8 +12,8 @@ from django.contrib import messages
 from django.contrib.auth.models import User
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.db.models import Q
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.db.models import Q, QuerySet
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
@@ -208,14 +210,14 @@ def study_review(request: HttpRequest, pk: int) -> HttpResponse:
 # -- worklist ---------------------------------------------------------------------------------
 
 
-@require_GET
-def worklist(request: HttpRequest) -> HttpResponse:
+def filtered_studies(params) -> QuerySet[Study]:  # noqa: ANN001
+    """The worklist's filters and sort order, shared by the page and its CSV export."""
     studies = Study.objects.select_related("patient", "latest_analysis")
-    status = request.GET.get("status", "")
-    finding = request.GET.get("finding", "")
-    reviewed = request.GET.get("reviewed", "")
-    q = request.GET.get("q", "").strip()
-    date_from, date_to = request.GET.get("from", ""), request.GET.get("to", "")
+    status = params.get("status", "")
+    finding = params.get("finding", "")
+    reviewed = params.get("reviewed", "")
+    q = params.get("q", "").strip()
+    date_from, date_to = params.get("from", ""), params.get("to", "")
     if status:
         studies = studies.filter(latest_analysis__status=status)
     if finding:
@@ -228,18 +230,88 @@ def worklist(request: HttpRequest) -> HttpResponse:
         studies = studies.filter(uploaded_at__date__gte=date_from)
     if date_to:
         studies = studies.filter(uploaded_at__date__lte=date_to)
-    sort = request.GET.get("sort", "priority")
+    sort = params.get("sort", "priority")
     if sort == "newest":
-        studies = studies.order_by("-uploaded_at")
-    elif sort == "oldest":
-        studies = studies.order_by("uploaded_at")
-    else:  # unreviewed positives and needs-review first, then newest
-        studies = studies.order_by("reviewed", "-latest_analysis__positive", "-latest_analysis__needs_review", "-uploaded_at")
-    page = Paginator(studies, PAGE_SIZE).get_page(request.GET.get("page"))
+        return studies.order_by("-uploaded_at")
+    if sort == "oldest":
+        return studies.order_by("uploaded_at")
+    # Unreviewed positives and needs-review first, then newest.
+    return studies.order_by("reviewed", "-latest_analysis__positive", "-latest_analysis__needs_review", "-uploaded_at")
+
+
+@require_GET
+def worklist(request: HttpRequest) -> HttpResponse:
+    page = Paginator(filtered_studies(request.GET), PAGE_SIZE).get_page(request.GET.get("page"))
     findings = Analysis.objects.exclude(finding="").values_list("finding", flat=True).distinct().order_by("finding")
     context = {"page": page, "statuses": AnalysisStatus.choices, "findings": list(findings), "filters": request.GET}
     template = "clinical/_worklist_table.html" if request.headers.get("HX-Request") else "clinical/worklist.html"
     return render(request, template, context)
+
+
+CSV_COLUMNS = [
+    "study", "uploaded", "patient_id", "patient_name", "sex", "ai_status", "ai_finding", "ai_confidence",
+    "ai_agreement", "ai_needs_review", "model_pack", "demonstration_pack", "reviewer_finding", "reviewer", "signed_at",
+]
+
+
+@require_GET
+def worklist_csv(request: HttpRequest) -> HttpResponse:
+    """The worklist with its current filters as CSV: UTF-8 with BOM so spreadsheets read accents."""
+    studies = filtered_studies(request.GET).prefetch_related("reviews__reviewer")
+    buffer = io.StringIO()
+    buffer.write("\ufeff")
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_COLUMNS)
+    count = 0
+    for study in studies:
+        a = study.latest_analysis
+        review = next(iter(study.reviews.all()), None)
+        writer.writerow(
+            [
+                study.pk, timezone.localtime(study.uploaded_at).strftime("%Y-%m-%d %H:%M"), study.patient.patient_id,
+                study.patient.full_name, study.patient.sex, a.status if a else "", a.finding if a else "",
+                f"{a.confidence:.3f}" if a and a.confidence is not None else "", f"{a.agreement}/{a.members}" if a and a.agreement is not None else "",
+                ("yes" if a.needs_review else "no") if a else "", f"{a.pack_name} {a.pack_version}".strip() if a else "",
+                ("yes" if a.demonstration else "no") if a and a.pack_name else "", review.finding if review else "",
+                review.reviewer.get_username() if review else "", timezone.localtime(review.signed_at).strftime("%Y-%m-%d %H:%M") if review else "",
+            ]
+        )
+        count += 1
+    audit.record(request.user, audit.EXPORTED, None, f"Worklist exported as CSV ({count} studies)", filters=dict(request.GET.items()))
+    response = HttpResponse(buffer.getvalue().encode("utf-8"), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="worklist-{timezone.localdate():%Y%m%d}.csv"'
+    return response
+
+
+@require_GET
+def study_json(request: HttpRequest, pk: int) -> JsonResponse:
+    study = get_object_or_404(Study.objects.select_related("patient", "latest_analysis"), pk=pk)
+    patient = study.patient
+    analysis = study.latest_analysis
+    body = {
+        "format": "cxr-workstation-study/1",
+        "patient": {"patient_id": patient.patient_id, "name": patient.full_name, "sex": patient.sex, "birth_date": patient.birth_date.isoformat() if patient.birth_date else None, "age_years": patient.age_years},
+        "study": {"id": study.pk, "sha256": study.sha256, "original_name": study.original_name, "format": study.file_format, "width": study.width, "height": study.height, "study_date": study.study_date.isoformat() if study.study_date else None, "accession_number": study.accession_number, "uploaded_at": study.uploaded_at.isoformat(), "dicom": study.dicom},
+        "ai": None if analysis is None else {"status": analysis.status, "message": analysis.message, "result": {k: v for k, v in (analysis.result or {}).items() if k != "images"}},
+        "reviews": [{"finding": r.finding, "ai_finding": r.ai_finding, "agrees_with_ai": r.agrees_with_ai, "note": r.note, "reviewer": r.reviewer.get_username(), "signed_at": r.signed_at.isoformat()} for r in study.reviews.select_related("reviewer")],
+    }
+    audit.record(request.user, audit.EXPORTED, study, f"Study {study.pk} exported as JSON")
+    response = JsonResponse(body, json_dumps_params={"indent": 2, "ensure_ascii": False})
+    response["Content-Disposition"] = f'attachment; filename="study-{study.pk}.json"'
+    return response
+
+
+@require_GET
+def study_report(request: HttpRequest, pk: int) -> HttpResponse:
+    from app.clinical.report import build_pdf
+
+    study = get_object_or_404(Study.objects.select_related("patient", "latest_analysis"), pk=pk)
+    preview = _original_preview(study) if study.path.is_file() else None
+    pdf = build_pdf(study, preview)
+    audit.record(request.user, audit.EXPORTED, study, f"Report of study {study.pk} printed as PDF")
+    response = HttpResponse(pdf, content_type="application/pdf")
+    response["Content-Disposition"] = f'inline; filename="report-{study.patient.patient_id}-{study.pk}.pdf"'
+    return response
 
 
 # -- administration ---------------------------------------------------------------------------

@@ -1,0 +1,152 @@
+"""The PDF report of one study (reportlab, entirely offline).
+
+Every page carries the clinic name, the patient ID, PRELIMINARY while no radiologist has signed,
+and the demonstration warning while the result comes from an unvalidated model pack.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+from django.utils import timezone
+from reportlab.lib import colors
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
+from reportlab.lib.units import mm
+from reportlab.platypus import Image, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+
+from app.clinical.models import AnalysisStatus, Study
+from app.core.models import ClinicSettings
+from app.inference.engine import DEMONSTRATION_WARNING
+
+MARGIN = 18 * mm
+IMAGE_WIDTH = 82 * mm
+
+
+def _table(rows: list[list[Any]], widths: list[float] | None = None) -> Table:
+    table = Table(rows, colWidths=widths, hAlign="LEFT")
+    table.setStyle(
+        TableStyle(
+            [
+                ("FONT", (0, 0), (-1, -1), "Helvetica", 9),
+                ("FONT", (0, 0), (0, -1), "Helvetica-Bold", 9),
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("LINEBELOW", (0, 0), (-1, -1), 0.25, colors.lightgrey),
+            ]
+        )
+    )
+    return table
+
+
+def _image(path: Path | None, caption: str) -> list[Any]:
+    if path is None or not path.is_file():
+        return [Paragraph(f"({caption}: not available)")]
+    picture = Image(str(path))
+    scale = IMAGE_WIDTH / picture.imageWidth
+    picture.drawWidth, picture.drawHeight = IMAGE_WIDTH, picture.imageHeight * scale
+    return [picture, Paragraph(caption, getSampleStyleSheet()["Italic"])]
+
+
+def build_pdf(study: Study, original_preview: Path | None) -> bytes:
+    clinic = ClinicSettings.current()
+    clinic_name = clinic.clinic_name if clinic else "CXR Workstation"
+    analysis = study.latest_analysis
+    result = analysis.result if analysis and analysis.result else None
+    review = study.reviews.select_related("reviewer").first()
+    demonstration = bool(analysis and analysis.pack_name and analysis.demonstration)
+    preliminary = review is None
+    styles = getSampleStyleSheet()
+    warning = ParagraphStyle("warning", parent=styles["BodyText"], textColor=colors.HexColor("#8a5a00"), fontName="Helvetica-Bold")
+
+    def decorate(canvas, doc) -> None:  # noqa: ANN001
+        canvas.saveState()
+        canvas.setFont("Helvetica-Bold", 9)
+        canvas.drawString(MARGIN, A4[1] - 12 * mm, f"{clinic_name} · Chest radiograph report · patient {study.patient.patient_id}")
+        canvas.setFont("Helvetica-Bold", 9)
+        notices = []
+        if preliminary:
+            notices.append("PRELIMINARY: not reviewed by a radiologist")
+        if demonstration:
+            notices.append(f"{DEMONSTRATION_WARNING.upper()}")
+        canvas.setFillColor(colors.HexColor("#b35c00"))
+        for i, notice in enumerate(notices):
+            canvas.drawString(MARGIN, 14 * mm + i * 4 * mm, notice)
+        canvas.setFillColor(colors.black)
+        canvas.setFont("Helvetica", 8)
+        canvas.drawRightString(A4[0] - MARGIN, 10 * mm, f"page {doc.page} · printed {timezone.localtime():%Y-%m-%d %H:%M}")
+        canvas.restoreState()
+
+    story: list[Any] = [Paragraph("Chest radiograph report", styles["Title"])]
+    if preliminary:
+        story.append(Paragraph("PRELIMINARY: this report has not been reviewed and signed by a radiologist.", warning))
+    if demonstration:
+        story.append(Paragraph(f"{DEMONSTRATION_WARNING}. The AI result comes from {analysis.pack_name} {analysis.pack_version}, which is not clinically validated.", warning))
+    patient = study.patient
+    story += [
+        Spacer(1, 4 * mm),
+        _table(
+            [
+                ["Patient ID", patient.patient_id],
+                ["Name", patient.full_name or "—"],
+                ["Sex", patient.get_sex_display()],
+                ["Date of birth / age", patient.birth_date.isoformat() if patient.birth_date else (f"{patient.age_years} years" if patient.age_years is not None else "—")],
+                ["Study date", study.study_date.isoformat() if study.study_date else "—"],
+                ["Accession", study.accession_number or "—"],
+                ["File", f"{study.original_name} ({study.file_format.upper()}, {study.width}×{study.height})"],
+                ["Uploaded", f"{timezone.localtime(study.uploaded_at):%Y-%m-%d %H:%M}"],
+            ],
+            [40 * mm, 120 * mm],
+        ),
+        Spacer(1, 5 * mm),
+    ]
+    images = result.get("images", {}) if result else {}
+    display = Path(images["display"]) if "display" in images else original_preview
+    overlay = Path(images["overlay"]) if "overlay" in images else None
+    story.append(Table([[_image(display, "Radiograph"), _image(overlay, "Heatmap of the regions behind the AI finding")]], hAlign="LEFT"))
+    story.append(Spacer(1, 5 * mm))
+    story.append(Paragraph("AI result", styles["Heading2"]))
+    if result and result.get("status") == "analysed":
+        consensus = result["consensus"]
+        story.append(
+            _table(
+                [
+                    ["Finding", consensus["finding"]],
+                    ["Confidence", f"{consensus['confidence']:.0%}"],
+                    ["Agreement", f"{consensus['agreement_text']} agree"],
+                    ["Needs review", "; ".join(consensus["review_reasons"]) if consensus["needs_review"] else "no"],
+                    ["Model pack", f"{result['pack']['name']} {result['pack']['version']}" + (" (not clinically validated)" if not result["pack"]["validated"] else "")],
+                    ["Intended use", Paragraph(result["pack"].get("intended_use", ""), styles["BodyText"])],
+                    ["Computed on", f"{result['device']}, {result['timings']['total']:.2f} s"],
+                ],
+                [40 * mm, 120 * mm],
+            )
+        )
+        header = ["Model", *result["classes"]]
+        rows = [header] + [[m["name"], *[f"{m['probabilities'][c]:.0%}" for c in result["classes"]]] for m in result["members"]]
+        rows.append(["Consensus", *[f"{consensus['probabilities'][c]:.0%}" for c in result["classes"]]])
+        story += [Spacer(1, 3 * mm), _table(rows)]
+    elif analysis and analysis.status == AnalysisStatus.REFUSED:
+        story.append(Paragraph(f"No finding was made: {analysis.message}", styles["BodyText"]))
+    else:
+        story.append(Paragraph(f"No AI result ({analysis.get_status_display() if analysis else 'not analysed'}).", styles["BodyText"]))
+    story.append(Paragraph("Radiologist", styles["Heading2"]))
+    if review:
+        story.append(
+            _table(
+                [
+                    ["Finding", review.finding + (" (confirms the AI)" if review.agrees_with_ai else f" (AI said {review.ai_finding})")],
+                    ["Note", Paragraph(review.note or "—", styles["BodyText"])],
+                    ["Signed by", review.reviewer.get_full_name() or review.reviewer.get_username()],
+                    ["Signed at", f"{timezone.localtime(review.signed_at):%Y-%m-%d %H:%M}"],
+                ],
+                [40 * mm, 120 * mm],
+            )
+        )
+    else:
+        story.append(Paragraph("Not yet reviewed.", styles["BodyText"]))
+    buffer = io.BytesIO()
+    doc = SimpleDocTemplate(buffer, pagesize=A4, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=20 * mm, bottomMargin=26 * mm, title=f"Report {patient.patient_id}")
+    doc.build(story, onFirstPage=decorate, onLaterPages=decorate)
+    return buffer.getvalue()
