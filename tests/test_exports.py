@@ -12,6 +12,9 @@ from pypdf import PdfReader
 from app.clinical.models import AuditEvent, Review, Study
 from tests.base import PASSWORD, BaseTestCase
 from tests.clinical_factories import AnalysisFactory
+from tests.shared_data import REPO
+
+ARTIFACTS = REPO / "test-artifacts" / "reports"
 
 
 def pdf_text(content: bytes) -> list[str]:
@@ -28,6 +31,8 @@ class ExportsTestCase(BaseTestCase):
     def test_an_unreviewed_report_is_preliminary_and_demonstration_on_every_page(self) -> None:
         r = self.client.get(reverse("study_report", kwargs={"pk": self.study.pk}))
         self.assertEqual(r["Content-Type"], "application/pdf")
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        (ARTIFACTS / "report-unreviewed.pdf").write_bytes(r.content)  # for a person to look at
         pages = pdf_text(r.content)
         for text in pages:
             self.assertIn("PRELIMINARY", text)
