@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "app.jobs",
     "app.analysis",
     "app.clinical",
+    "app.maintenance",
 ]
 
 MIDDLEWARE = [

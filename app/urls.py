@@ -2,6 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from app.core import views as core_views
+from app.maintenance import views as maintenance_views
 
 urlpatterns = [
     path("", core_views.home, name="home"),
@@ -12,4 +13,6 @@ urlpatterns = [
     path("password/", auth_views.PasswordChangeView.as_view(template_name="core/password_change.html"), name="password_change"),
     path("password/done/", auth_views.PasswordChangeDoneView.as_view(template_name="core/password_change_done.html"), name="password_change_done"),
     path("", include("app.clinical.urls")),
+    path("admin/backups/", maintenance_views.backups, name="backups"),
+    path("admin/backups/now/", maintenance_views.backup_now, name="backup_now"),
 ]

@@ -7,6 +7,11 @@ class ClinicSettings(models.Model):
     """Site-wide settings edited by the administrator; a single row (pk=1)."""
 
     clinic_name = models.CharField(max_length=200)
+    backup_folder = models.CharField(max_length=500, blank=True, help_text="for example a USB drive")
+    daily_backup = models.BooleanField(default=False)
+    backups_kept = models.PositiveSmallIntegerField(default=7)
+    last_backup_at = models.DateTimeField(null=True, blank=True)
+    last_backup_error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -46,6 +46,8 @@ ACCESS: dict[str, frozenset[str]] = {
     "audit_log": ADMINS,
     "user_list": ADMINS,
     "user_create": ADMINS,
+    "backups": ADMINS,
+    "backup_now": ADMINS,
 }
 
 

@@ -17,6 +17,7 @@ WarmUp = Callable[[], dict[str, Any]]
 
 _handlers: dict[str, Handler] = {}
 _warmups: list[WarmUp] = []
+_periodic: list[tuple[Callable[[], None], float]] = []
 
 
 def register(kind: str) -> Callable[[Handler], Handler]:
@@ -46,3 +47,21 @@ def warmups() -> list[WarmUp]:
 
 def kinds() -> list[str]:
     return sorted(_handlers)
+
+
+def register_periodic(every_seconds: float) -> Callable[[Callable[[], None]], Callable[[], None]]:
+    """A check the worker runs between jobs at most every `every_seconds` (e.g. 'is a backup due?').
+
+    It should only enqueue jobs, so the real work has the queue's guarantees.
+    """
+
+    def decorator(func: Callable[[], None]) -> Callable[[], None]:
+        if all(existing is not func for existing, _ in _periodic):
+            _periodic.append((func, every_seconds))
+        return func
+
+    return decorator
+
+
+def periodic() -> list[tuple[Callable[[], None], float]]:
+    return list(_periodic)

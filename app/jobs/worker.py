@@ -75,6 +75,7 @@ class Worker:
         self.status: dict[str, Any] = {"state": "starting"}
         self.current_job_id: int | None = None
         self._last_heartbeat = 0.0
+        self._periodic_last_run: dict[object, float] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -97,6 +98,7 @@ class Worker:
                     job = None
                 if job is None:
                     self.beat()
+                    self.run_periodic()
                     self.stop_event.wait(self.poll_seconds)
                     continue
                 self.execute(job)
@@ -120,6 +122,16 @@ class Worker:
                 status.setdefault("warmup_errors", []).append(str(exc))
         status["state"] = "ready"
         self.beat(force=True)
+
+    def run_periodic(self) -> None:
+        now = time.monotonic()
+        for func, every in registry.periodic():
+            if now - self._periodic_last_run.get(func, -every) >= every:
+                self._periodic_last_run[func] = now
+                try:
+                    func()
+                except Exception:
+                    log.exception("Periodic check %s failed", getattr(func, "__name__", func))
 
     # -- one job ---------------------------------------------------------------------------
 

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from django import forms
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from app import backup
+from app.clinical import audit
+from app.core.models import ClinicSettings
+from app.jobs import queue
+from app.jobs.models import Job
+from app.maintenance.jobs import BACKUP, backup_pending
+
+
+class BackupSettingsForm(forms.ModelForm):
+    class Meta:
+        model = ClinicSettings
+        fields = ("backup_folder", "daily_backup", "backups_kept")
+
+    def clean_backup_folder(self) -> str:
+        folder = self.cleaned_data["backup_folder"].strip()
+        if folder and not Path(folder).is_absolute():
+            raise forms.ValidationError("Give the full path of the folder, for example /media/usb/cxr-backups or E:\\\\cxr-backups.")
+        return folder
+
+
+def backups(request: HttpRequest) -> HttpResponse:
+    clinic = ClinicSettings.current() or ClinicSettings.objects.create(pk=1, clinic_name="Clinic")
+    form = BackupSettingsForm(request.POST or None, instance=clinic)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        audit.record(request.user, audit.CHANGED, clinic, "Backup settings changed", **{k: str(v) for k, v in form.cleaned_data.items()})
+        messages.success(request, "Backup settings saved.")
+        return redirect("backups")
+    folder = Path(clinic.backup_folder) if clinic.backup_folder else None
+    archives = sorted(folder.glob(f"{backup.PREFIX}*.zip"), reverse=True) if folder and folder.is_dir() else []
+    recent = Job.objects.filter(kind=BACKUP).order_by("-id")[:5]
+    return render(request, "maintenance/backups.html", {"form": form, "clinic": clinic, "archives": archives, "jobs": recent, "pending": backup_pending()})
+
+
+@require_POST
+def backup_now(request: HttpRequest) -> HttpResponse:
+    clinic = ClinicSettings.current()
+    if not clinic or not clinic.backup_folder:
+        messages.error(request, "Choose a backup folder first.")
+    elif backup_pending():
+        messages.info(request, "A backup is already waiting or running.")
+    else:
+        queue.enqueue(BACKUP, {"requested_by": request.user.get_username()})
+        audit.record(request.user, audit.EXPORTED, clinic, f"Backup to {clinic.backup_folder} requested")
+        messages.success(request, "The backup has started; this page shows when it is done.")
+    return redirect("backups")
