@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from app import __version__, datadir
+from app.checksums import sha256_of
 
 PREFIX = "cxr-backup-"
 MANIFEST = "manifest.json"
@@ -37,14 +38,6 @@ FOLDERS = ("images/originals", "images/derived", "model_packs")
 
 class BackupError(Exception):
     pass
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def snapshot_database(source: Path, target: Path) -> dict[str, int]:
@@ -85,7 +78,7 @@ def create(data: datadir.DataDir, destination: Path, keep: int = 7) -> Path:
         try:
             with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
                 for path, arcname in files:
-                    entries.append({"path": arcname, "size": path.stat().st_size, "sha256": _sha256(path)})
+                    entries.append({"path": arcname, "size": path.stat().st_size, "sha256": sha256_of(path)})
                     zf.write(path, arcname)
                 manifest = {"format": 1, "app_version": __version__, "created": datetime.now().isoformat(timespec="seconds"), "counts": counts, "files": entries}
                 zf.writestr(MANIFEST, json.dumps(manifest, indent=2))

@@ -25,7 +25,6 @@ downloads anything. Every problem is a ModelPackError naming the pack, the membe
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +33,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from app.checksums import sha256_of
 from app.inference import architectures
 from app.inference.errors import ModelPackError
 from app.inference.preprocess import PreprocessSpec
@@ -228,14 +228,6 @@ def _read_member(entry: Any, index: int, pack: str, classes: list[str], input_si
         temperature=temperature,
         thresholds={c: float(thresholds.get(c, 0.5)) for c in classes},
     )
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def verify_member_file(pack: ModelPack, member: MemberSpec) -> Path:
