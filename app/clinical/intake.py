@@ -18,6 +18,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from django.conf import settings
+from django.core.files import File
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 
@@ -49,8 +50,8 @@ def _parse_dicom_date(value: str) -> date | None:
         return None
 
 
-def _patient_from_tags(tags: dict[str, str], user) -> tuple[Patient, bool]:  # noqa: ANN001
-    patient_id = tags.get("patient_id", "").strip()
+def _patient_from_tags(tags: dict[str, str], user, fallback_id: str = "") -> tuple[Patient, bool]:  # noqa: ANN001
+    patient_id = tags.get("patient_id", "").strip() or fallback_id
     if not patient_id:
         raise IntakeError("This file carries no patient ID. Choose the patient before uploading it.")
     existing = Patient.objects.filter(patient_id=patient_id).first()
@@ -72,7 +73,7 @@ def _patient_from_tags(tags: dict[str, str], user) -> tuple[Patient, bool]:  # n
         age_years=int(age.rstrip("Y")) if age.rstrip("Y").isdigit() else None,
         created_by=user,
     )
-    audit.record(user, audit.CREATED, patient, f"Patient {patient_id} created from DICOM tags")
+    audit.record(user, audit.CREATED, patient, f"Patient {patient_id} created from {'DICOM tags' if tags.get('patient_id') else 'the file name'}")
     return patient, True
 
 
@@ -85,7 +86,9 @@ def queue_analysis(study: Study) -> Analysis:
     return analysis
 
 
-def intake(upload: UploadedFile, user, patient: Patient | None) -> IntakeResult:  # noqa: ANN001
+def intake(upload: UploadedFile | File, user, patient: Patient | None, *, patient_from_name: bool = False) -> IntakeResult:  # noqa: ANN001
+    """`patient_from_name`: files without a patient (PNG, JPEG) belong to the patient whose ID is
+    the file name without extension (screening-day convention: RFC-0042.png), created if new."""
     incoming = settings.DATA_DIR.originals / f".incoming-{uuid.uuid4().hex}"
     try:
         digest = hashlib.sha256()
@@ -105,7 +108,8 @@ def intake(upload: UploadedFile, user, patient: Patient | None) -> IntakeResult:
         with transaction.atomic():
             created_patient = False
             if patient is None:
-                patient, created_patient = _patient_from_tags(image.metadata, user)
+                fallback = Path(upload.name or "").stem[:64] if patient_from_name else ""
+                patient, created_patient = _patient_from_tags(image.metadata, user, fallback)
             stored_name = sha256 + EXTENSIONS[image.source_format]
             target = settings.DATA_DIR.originals / stored_name
             os.replace(incoming, target)

@@ -137,3 +137,40 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.username} {self.action} {self.summary}"
+
+
+class ImportBatch(models.Model):
+    """A screening day's folder imported in one go; resumable because every file is a row."""
+
+    folder = models.CharField(max_length=500)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    patient = models.ForeignKey(Patient, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    job = models.ForeignKey(Job, null=True, on_delete=models.SET_NULL, related_name="+")
+
+    def __str__(self) -> str:
+        return f"Import {self.pk} of {self.folder}"
+
+
+class ImportItemStatus(models.TextChoices):
+    PENDING = "pending", "Waiting"
+    STORED = "stored", "Stored"
+    DUPLICATE = "duplicate", "Already stored"
+    FAILED = "failed", "Not stored"
+
+
+class ImportItem(models.Model):
+    batch = models.ForeignKey(ImportBatch, on_delete=models.CASCADE, related_name="items")
+    position = models.PositiveIntegerField(help_text="order of arrival (file time, then name)")
+    path = models.CharField(max_length=1000)
+    status = models.CharField(max_length=10, choices=ImportItemStatus.choices, default=ImportItemStatus.PENDING)
+    message = models.TextField(blank=True)
+    study = models.ForeignKey(Study, null=True, on_delete=models.SET_NULL, related_name="+")
+    finished_at = models.DateTimeField(null=True)
+
+    class Meta:
+        ordering = ["batch", "position"]
+        indexes = [models.Index(fields=["batch", "status", "position"], name="import_item_todo")]
+
+    def __str__(self) -> str:
+        return self.path

@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET, require_POST
 from app.clinical import audit
 from app.clinical.forms import NewUserForm, PatientForm, ReviewForm, UploadForm
 from app.clinical.intake import IntakeError, intake, queue_analysis
-from app.clinical.models import Analysis, AnalysisStatus, AuditEvent, Patient, Review, Study
+from app.clinical.models import Analysis, AnalysisStatus, AuditEvent, ImportBatch, Patient, Review, Study
 from app.core.roles import RADIOLOGIST, grant, has_role
 from app.jobs import queue
 
@@ -312,6 +312,46 @@ def study_report(request: HttpRequest, pk: int) -> HttpResponse:
     response = HttpResponse(pdf, content_type="application/pdf")
     response["Content-Disposition"] = f'inline; filename="report-{study.patient.patient_id}-{study.pk}.pdf"'
     return response
+
+
+# -- batch import -----------------------------------------------------------------------------
+
+
+def batch_import_start(request: HttpRequest) -> HttpResponse:
+    from app.clinical import batch_import
+
+    error = ""
+    folder_text = request.POST.get("folder", "").strip()
+    patients = Patient.objects.order_by("patient_id")
+    if request.method == "POST":
+        folder = Path(folder_text)
+        patient = Patient.objects.filter(pk=request.POST.get("patient") or 0).first()
+        if not folder_text or not folder.is_absolute():
+            error = "Give the full path of the folder, for example /media/usb/screening-2026-11-22."
+        elif not folder.is_dir():
+            error = f"There is no folder {folder_text} on this computer."
+        elif not batch_import.candidate_files(folder):
+            error = "That folder holds no files."
+        else:
+            batch = batch_import.start(folder, request.user, patient)
+            audit.record(request.user, audit.CREATED, batch, f"Import of {folder} started ({batch.items.count()} files)")
+            return redirect("batch_import_detail", pk=batch.pk)
+    recent = ImportBatch.objects.order_by("-id")[:10]
+    return render(request, "clinical/batch_import.html", {"error": error, "folder": folder_text, "recent": recent, "patients": patients})
+
+
+@require_GET
+def batch_import_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    from app.clinical.batch_import import counts
+
+    batch = get_object_or_404(ImportBatch.objects.select_related("job"), pk=pk)
+    context = {
+        "batch": batch,
+        "counts": counts(batch),
+        "problems": batch.items.filter(status__in=["failed", "duplicate"]).order_by("position")[:500],
+    }
+    template = "clinical/_batch_progress.html" if request.headers.get("HX-Request") else "clinical/batch_import_detail.html"
+    return render(request, template, context)
 
 
 # -- administration ---------------------------------------------------------------------------

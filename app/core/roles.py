@@ -34,6 +34,8 @@ ACCESS: dict[str, frozenset[str]] = {
     "patient_detail": CLINICAL,
     "patient_edit": CLINICAL,
     "upload": CLINICAL,
+    "batch_import_start": CLINICAL,
+    "batch_import_detail": CLINICAL,
     "study_detail": CLINICAL,
     "study_status": CLINICAL,
     "study_image": CLINICAL,

@@ -1,0 +1,98 @@
+"""Importing a screening day's folder: order of arrival, duplicates, failures, resume after a stop."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from django.urls import reverse
+from PIL import Image
+
+from app.clinical import batch_import
+from app.clinical.models import ImportItem, Study
+from app.inference.sample import chest_phantom
+from app.jobs import queue
+from app.jobs.models import JobState
+from app.jobs.worker import Worker
+from tests.base import PASSWORD, BaseTestCase
+
+
+def make_folder(root: Path, count: int = 4) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for i in range(count):
+        pixels = np.clip(chest_phantom(200) + rng.normal(0, 0.03, (200, 200)), 0, 1)
+        path = root / f"RFC-{i:04d}.png"
+        Image.fromarray(np.round(pixels * 255).astype(np.uint8)).save(path)
+        os.utime(path, (1_700_000_000 + (count - i), 1_700_000_000 + (count - i)))  # newest name first
+    shutil.copy(root / "RFC-0001.png", root / "copy-of-1.png")
+    os.utime(root / "copy-of-1.png", (1_800_000_000, 1_800_000_000))
+    (root / "notes.txt").write_text("screening day notes")
+    (root / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
+    return root
+
+
+class BatchImportTestCase(BaseTestCase):
+    @pytest.fixture(autouse=True)
+    def _folder(self, tmp_path: Path) -> None:
+        self.folder = make_folder(tmp_path / "screening-day")
+
+    def run_import(self, worker: Worker | None = None) -> None:
+        worker = worker or Worker(worker_id="w")
+        job = queue.claim_next(worker.worker_id)
+        self.assertEqual(job.kind, batch_import.BATCH_IMPORT)
+        worker.execute(job)
+
+    def test_it_imports_in_order_of_arrival_and_reports_duplicates_and_failures(self) -> None:
+        self.client.login(username="bob", password=PASSWORD)
+        r = self.client.post(reverse("batch_import_start"), {"folder": str(self.folder)})
+        batch = batch_import.ImportBatch.objects.get()
+        self.assertRedirects(r, reverse("batch_import_detail", kwargs={"pk": batch.pk}))
+        self.run_import()
+        counts = batch_import.counts(batch)
+        self.assertEqual((counts["stored"], counts["duplicate"], counts["failed"], counts["pending"]), (4, 1, 2, 0))
+        stored = [i.study.patient.patient_id for i in batch.items.filter(status="stored").order_by("position")]
+        self.assertEqual(stored, ["RFC-0003", "RFC-0002", "RFC-0001", "RFC-0000"])  # oldest file first
+        messages = dict(batch.items.exclude(status="stored").values_list("path", "message"))
+        self.assertIn("same file as study", messages[str(self.folder / "copy-of-1.png")])
+        self.assertIn("not a PNG, JPEG or DICOM", messages[str(self.folder / "notes.txt")])
+        self.assertIn("cannot be decoded", messages[str(self.folder / "broken.png")])
+        # Analyses are queued in the same order.
+        kinds = [j.payload.get("analysis_id") for j in queue.Job.objects.filter(kind="clinical.analyse_study").order_by("id")]
+        self.assertEqual(kinds, sorted(kinds))
+        page = self.client.get(reverse("batch_import_detail", kwargs={"pk": batch.pk}))
+        self.assertContains(page, "7 of 7 files")
+        self.assertContains(page, "finished")
+
+    def test_an_interrupted_import_resumes_where_it_stopped(self) -> None:
+        batch = batch_import.start(self.folder, self.radiographer)
+        worker = Worker(worker_id="w")
+        real_intake = batch_import.intake
+        calls = []
+
+        def intake_then_stop(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            calls.append(1)
+            if len(calls) == 2:
+                worker.stop()  # the app is shutting down after the second file
+            return real_intake(*args, **kwargs)
+
+        batch_import.intake = intake_then_stop
+        try:
+            self.run_import(worker)
+        finally:
+            batch_import.intake = real_intake
+        batch.job.refresh_from_db()
+        self.assertEqual(batch.job.state, JobState.QUEUED)  # given back, not lost
+        self.assertEqual(ImportItem.objects.filter(batch=batch, status="pending").count(), 5)
+        self.run_import()
+        counts = batch_import.counts(batch)
+        self.assertEqual((counts["stored"], counts["pending"]), (4, 0))
+        self.assertEqual(Study.objects.count(), 4)
+
+    def test_it_refuses_a_missing_or_relative_folder(self) -> None:
+        self.client.login(username="bob", password=PASSWORD)
+        self.assertContains(self.client.post(reverse("batch_import_start"), {"folder": "usb"}), "full path")
+        self.assertContains(self.client.post(reverse("batch_import_start"), {"folder": "/no/such/folder"}), "There is no folder")
