@@ -15,4 +15,5 @@ urlpatterns = [
     path("", include("app.clinical.urls")),
     path("admin/backups/", maintenance_views.backups, name="backups"),
     path("admin/backups/now/", maintenance_views.backup_now, name="backup_now"),
+    path("admin/retention/", maintenance_views.retention, name="retention"),
 ]

@@ -12,6 +12,7 @@ class ClinicSettings(models.Model):
     backups_kept = models.PositiveSmallIntegerField(default=7)
     last_backup_at = models.DateTimeField(null=True, blank=True)
     last_backup_error = models.TextField(blank=True)
+    retention_days = models.PositiveIntegerField(null=True, blank=True, help_text="remove studies older than this; empty keeps them forever")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

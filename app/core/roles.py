@@ -50,6 +50,7 @@ ACCESS: dict[str, frozenset[str]] = {
     "user_create": ADMINS,
     "backups": ADMINS,
     "backup_now": ADMINS,
+    "retention": ADMINS,
 }
 
 

@@ -54,3 +54,29 @@ def backup_now(request: HttpRequest) -> HttpResponse:
         audit.record(request.user, audit.EXPORTED, clinic, f"Backup to {clinic.backup_folder} requested")
         messages.success(request, "The backup has started; this page shows when it is done.")
     return redirect("backups")
+
+
+class RetentionForm(forms.ModelForm):
+    class Meta:
+        model = ClinicSettings
+        fields = ("retention_days",)
+
+
+def retention(request: HttpRequest) -> HttpResponse:
+    from app.maintenance import retention as rules
+
+    clinic = ClinicSettings.current() or ClinicSettings.objects.create(pk=1, clinic_name="Clinic")
+    form = RetentionForm(request.POST or None, instance=clinic)
+    if request.method == "POST" and "save" in request.POST and form.is_valid():
+        form.save()
+        audit.record(request.user, audit.CHANGED, clinic, f"Retention set to {clinic.retention_days or 'keep forever'} days")
+        messages.success(request, "Retention saved. Nothing is removed until you confirm below.")
+        return redirect("retention")
+    if request.method == "POST" and "remove" in request.POST:
+        if request.POST.get("confirm", "").strip().upper() != "REMOVE":
+            messages.error(request, "Type REMOVE to confirm; nothing was removed.")
+        else:
+            removed = rules.apply(clinic, request.user, include_never_backed_up=request.POST.get("include_unbacked") == "on")
+            messages.success(request, f"{removed} studies and their files were removed.")
+        return redirect("retention")
+    return render(request, "maintenance/retention.html", {"form": form, "plan": rules.plan(clinic), "clinic": clinic})
