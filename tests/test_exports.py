@@ -5,6 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+from django.conf import settings
+from PIL import Image
 
 from django.urls import reverse
 from pypdf import PdfReader
@@ -44,6 +51,25 @@ class ExportsTestCase(BaseTestCase):
         self.assertIn("5 of 6 models agree", body)
         self.assertIn("Not yet reviewed", body)
         self.assertTrue(AuditEvent.objects.filter(action="exported", object_type="study").exists())
+
+    @pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="needs pdftoppm (apt-get install poppler-utils); .ci/run installs it")
+    def test_the_report_renders_with_the_radiograph_and_heatmap(self) -> None:
+        folder = settings.DATA_DIR.derived / f"study-{self.study.pk}" / "analysis-test"
+        folder.mkdir(parents=True, exist_ok=True)
+        yy, xx = np.mgrid[0:300, 0:240]
+        dark = np.full((300, 240), 30, np.uint8)
+        Image.fromarray(dark).save(folder / "display.png")
+        Image.fromarray(np.dstack([dark, (xx % 255).astype(np.uint8), (yy % 255).astype(np.uint8)])).save(folder / "overlay.png")
+        result = {**self.analysis.result, "images": {"display": str(folder / "display.png"), "overlay": str(folder / "overlay.png")}}
+        type(self.analysis).objects.filter(pk=self.analysis.pk).update(result=result)
+        pdf = self.client.get(reverse("study_report", kwargs={"pk": self.study.pk})).content
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        (ARTIFACTS / "report-with-images.pdf").write_bytes(pdf)
+        subprocess.run(["pdftoppm", "-r", "50", "-png", str(ARTIFACTS / "report-with-images.pdf"), str(ARTIFACTS / "report-with-images")], check=True, timeout=60)
+        page = np.asarray(Image.open(sorted(ARTIFACTS.glob("report-with-images*.png"))[0]).convert("L"))
+        dark_share = float((page < 60).mean())
+        self.assertGreater(dark_share, 0.05, "the radiograph is not on the page")  # a text-only page is ~1% dark
+        self.assertLess(dark_share, 0.6)
 
     def test_a_signed_report_names_the_radiologist(self) -> None:
         Review.objects.create(study=self.study, analysis=self.analysis, reviewer=self.radiologist, ai_finding="Abnormal", finding="Normal", agrees_with_ai=False, note="Old scarring only.")
