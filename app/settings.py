@@ -24,7 +24,7 @@ import dj_database_url
 
 from app import __version__
 from app.datadir import resolve
-from app.install_dir import BUNDLED_MODELS_DIR, INSTALL_DIR, UI_DIR
+from app.install_dir import UI_DIR
 
 
 def _env_bool(name: str, default: bool) -> bool:
@@ -189,7 +189,6 @@ ENABLE_DIAGNOSTIC_JOBS = _env_bool("CXR_ENABLE_DIAGNOSTIC_JOBS", False)
 # Inference.
 GPU_MEMORY_BUDGET_MB = _env_int("CXR_GPU_MEMORY_BUDGET_MB", 6144)
 MODEL_PACK = os.environ.get("CXR_MODEL_PACK", "")
-MODEL_PACK_DIRS = [DATA_DIR.model_packs, BUNDLED_MODELS_DIR]
 
 LOGGING = {
     "version": 1,

@@ -28,7 +28,7 @@ from sklearn.preprocessing import StandardScaler
 from app.inference.errors import InputError, QualityGateRefusal
 from app.inference.image import LoadedImage
 from app.inference.image_io import load_image
-from app.inference.quality_gate import GATE_FILE, TRANSFORMS, AppearanceModel, QualityGate, _apply, descriptors
+from app.inference.quality_gate import GATE_FILE, TRANSFORMS, AppearanceModel, QualityGate, descriptors
 from app.ml.datasets import Sample, read_dataset
 from app.ml.gate_negatives import Negative, all_negatives
 

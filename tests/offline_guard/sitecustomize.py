@@ -26,7 +26,7 @@ def _record(what: str) -> None:
 
 def _guard(event: str, args: tuple) -> None:
     if event == "socket.connect":
-        sock, address = args[0], args[1]
+        address = args[1]
         if isinstance(address, tuple) and not _is_loopback(address[0]):
             _record(f"connect {address!r}")
             raise PermissionError(f"offline test: outbound connection to {address!r} blocked")
