@@ -129,12 +129,25 @@ def open_window(url: str, data_dir: datadir.DataDir, on_closed: Callable[[], Non
     return True
 
 
+def redirect_missing_console(data_dir: datadir.DataDir) -> None:
+    """A windowless build (PyInstaller console=False on Windows) has no stdout/stderr; printing
+    would crash. Send them to a log file in the data directory instead."""
+    if sys.stdout is not None and sys.stderr is not None:
+        return
+    stream = (data_dir.logs / "console.log").open("a", encoding="utf-8", buffering=1)
+    if sys.stdout is None:
+        sys.stdout = stream
+    if sys.stderr is None:
+        sys.stderr = stream
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     data_dir = datadir.resolve(args.data_dir)
     os.environ[datadir.ENV_VAR] = str(data_dir.root)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "app.settings")
     data_dir.prepare()
+    redirect_missing_console(data_dir)
 
     from app.instance import SingleInstance
 

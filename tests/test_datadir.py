@@ -48,3 +48,18 @@ def test_it_refuses_an_empty_key_file(tmp_path: Path) -> None:
     (tmp_path / "secret_key").write_text("")
     with pytest.raises(RuntimeError, match="empty"):
         datadir.read_or_create_secret_key(tmp_path / "secret_key")
+
+
+def test_a_windowless_build_logs_console_output_to_the_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    import launcher
+
+    d = datadir.DataDir(tmp_path / "d")
+    d.prepare()
+    monkeypatch.setattr(sys, "stdout", None)
+    monkeypatch.setattr(sys, "stderr", None)
+    launcher.redirect_missing_console(d)
+    print("hello from a windowless build")
+    sys.stdout.flush()
+    assert "hello from a windowless build" in (d.logs / "console.log").read_text()
