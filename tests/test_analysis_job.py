@@ -75,3 +75,13 @@ def test_a_missing_pack_fails_clearly(tmp_path: Path, monkeypatch: pytest.Monkey
     assert job.state == JobState.FAILED
     assert "no-such-pack" in job.error
     engine_service.reset()
+
+
+def test_a_broken_engine_is_reported_by_the_warm_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken() -> None:
+        raise RuntimeError("operator torchvision::nms does not exist")
+
+    monkeypatch.setattr(engine_service, "get_engine", broken)
+    status = engine_service.warm_up()
+    assert status["model_pack"]["loaded"] is False
+    assert "could not start: operator torchvision::nms" in status["model_pack"]["reason"]
