@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: run test install clean-venv bench
+.PHONY: run test install clean-venv bench bundle bundle-test
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (set PYTHON=...)")'
@@ -30,3 +30,12 @@ bench: install
 
 clean-venv:
 	rm -rf $(VENV)
+
+# One-folder PyInstaller bundle in build/dist/CXRWorkstation (Linux here; see installer.spec).
+bundle: install
+	$(PY) -m pip install --quiet pyinstaller==6.22.3
+	$(PY) -m PyInstaller --noconfirm --workpath build/work --distpath build/dist installer.spec
+
+# Build, then start the built app on a fresh data directory and analyse one real radiograph.
+bundle-test: bundle
+	$(PY) build/smoke_test.py
