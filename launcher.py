@@ -186,6 +186,11 @@ def main(argv: list[str] | None = None) -> int:
         shown = False
         if not headless:
             shown = open_window(url, data_dir, on_closed=lambda: launcher.shutdown(), launcher=launcher)
+        if not shown and not headless:
+            # A display but no window toolkit (e.g. Linux without GTK/Qt): use the system browser.
+            import webbrowser
+
+            webbrowser.open(url)
         if not shown:
             # Headless: the main thread only waits, so signals are handled promptly.
             while not launcher.stop_event.wait(0.5):
