@@ -12,6 +12,7 @@ from typing import Any
 
 from django.core.files import File
 from django.db import transaction
+from django.db.models import Count
 from django.utils import timezone
 
 from app.clinical.intake import IntakeError, intake
@@ -42,8 +43,7 @@ def start(folder: Path, user, patient: Patient | None = None) -> ImportBatch:  #
 
 def counts(batch: ImportBatch) -> dict[str, Any]:
     rows = {s: 0 for s in ImportItemStatus.values}
-    for status in batch.items.values_list("status", flat=True):
-        rows[status] += 1
+    rows.update(dict(batch.items.values_list("status").annotate(n=Count("id")).values_list("status", "n")))
     total = sum(rows.values())
     done = total - rows[ImportItemStatus.PENDING]
     finished = batch.items.exclude(finished_at=None).order_by("finished_at")

@@ -63,27 +63,22 @@ class Ensemble:
         self.device = device if isinstance(device, torch.device) else choose_device(device)
         self.memory_budget_bytes = memory_budget_mb * 2**20
         # Load and verify every member once, on the CPU (checksums are not re-read per image).
-        self._cpu_models: dict[str, nn.Module] = {}
-        self._states: dict[str, dict[str, torch.Tensor]] = {}
-        for spec in pack.members:
-            model = load_member(pack, spec, verify=verify)
-            self._states[spec.name] = {k: v.clone() for k, v in model.state_dict().items()}
-            self._cpu_models[spec.name] = model
-        self.required_bytes = sum(
-            architectures.parameter_bytes(m) + ACTIVATION_ALLOWANCE_BYTES for m in self._cpu_models.values()
-        )
+        cpu_models = {spec.name: load_member(pack, spec, verify=verify) for spec in pack.members}
+        self.required_bytes = sum(architectures.parameter_bytes(m) + ACTIVATION_ALLOWANCE_BYTES for m in cpu_models.values())
         self.resident = self.required_bytes <= self.memory_budget_bytes
+        # Resident: the prepared models are all that is kept. Streamed: only the weights, from
+        # which each member is rebuilt for one use and released.
         self._resident_models: dict[str, nn.Module] = {}
+        self._states: dict[str, dict[str, torch.Tensor]] = {}
         if self.resident:
-            for spec in pack.members:
-                self._resident_models[spec.name] = self._prepare_for_device(self._cpu_models[spec.name])
+            self._resident_models = {name: self._prepare_for_device(model) for name, model in cpu_models.items()}
         else:
+            self._states = {name: model.state_dict() for name, model in cpu_models.items()}
             log.info(
                 "Pack needs about %.0f MB, budget is %.0f MB: members are loaded one at a time",
                 self.required_bytes / 2**20,
                 self.memory_budget_bytes / 2**20,
             )
-        self._cpu_models.clear()  # resident copies or the states above are all that is kept
 
     # -- helpers ---------------------------------------------------------------------------
 
