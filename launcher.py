@@ -20,6 +20,13 @@ import threading
 from collections.abc import Callable
 from types import FrameType
 
+# triton (pulled in by torchvision through torch._dynamo) carries its own LLVM; the Mesa OpenGL
+# driver that Qt WebEngine loads for the window carries the system's LLVM, and the two in one
+# process segfault (seen under Xvfb with llvmpipe). The app never compiles kernels, and the
+# installed bundle leaves triton out, so it is made unimportable here too: torch then behaves as
+# if triton were not installed.
+sys.modules.setdefault("triton", None)  # type: ignore[arg-type]
+
 # Nothing from Django may be imported above this point: the data directory and the settings
 # module must be decided first (settings read them at import time).
 from app import datadir
@@ -108,10 +115,18 @@ class Launcher:
 
 def open_window(url: str, data_dir: datadir.DataDir, on_closed: Callable[[], None], launcher: Launcher | None = None) -> bool:
     """Show the UI in a pywebview window; False if no GUI backend could be started."""
+    from app import window_toolkit
+
+    reason = window_toolkit.unavailable_reason()
+    if reason is not None:
+        log.warning("No window: %s", reason)
+        print(f"No application window: {reason}", file=sys.stderr, flush=True)
+        return False
+    window_toolkit.prepare_environment()
     try:
         import webview
     except ImportError as exc:
-        log.warning("pywebview is not available (%s); serving headless", exc)
+        log.warning("pywebview is not available (%s)", exc)
         return False
     # External links (none in the app itself) go to the system browser, not into the window.
     webview.settings["OPEN_EXTERNAL_LINKS_IN_BROWSER"] = True
@@ -122,9 +137,9 @@ def open_window(url: str, data_dir: datadir.DataDir, on_closed: Callable[[], Non
     storage = data_dir.webview_storage
     storage.mkdir(parents=True, exist_ok=True)
     try:
-        webview.start(private_mode=False, storage_path=str(storage))
-    except Exception as exc:  # no GTK/Qt/WebView2 on this machine
-        log.warning("Could not open a window (%s); serving headless", exc)
+        webview.start(gui=window_toolkit.gui_name(), private_mode=False, storage_path=str(storage))
+    except Exception as exc:  # no Qt/WebView2 on this machine
+        log.warning("Could not open a window (%s)", exc)
         return False
     return True
 

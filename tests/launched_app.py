@@ -19,8 +19,11 @@ START_TIMEOUT = 90.0
 
 
 class LaunchedApp:
-    def __init__(self, data_dir: Path, *, offline_guard: bool = False, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, *, offline_guard: bool = False, env: dict[str, str] | None = None, headless: bool = True
+    ) -> None:
         self.data_dir = data_dir
+        self.headless = headless
         self.env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "app.settings",
@@ -42,7 +45,7 @@ class LaunchedApp:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("a", encoding="utf-8")
         self.proc = subprocess.Popen(
-            [sys.executable, str(REPO / "launcher.py"), "--headless", "--data-dir", str(self.data_dir)],
+            [sys.executable, str(REPO / "launcher.py"), *(["--headless"] if self.headless else []), "--data-dir", str(self.data_dir)],
             cwd=REPO,
             env=self.env,
             stdout=log,
