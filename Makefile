@@ -31,11 +31,17 @@ bench: install
 clean-venv:
 	rm -rf $(VENV)
 
-# One-folder PyInstaller bundle in build/dist/CXRWorkstation (Linux here; see installer.spec).
+VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' app/__init__.py)
+TARBALL := build/dist/CXRWorkstation-$(VERSION)-linux-$(shell uname -m).tar.gz
+
+# One-folder PyInstaller bundle in build/dist/CXRWorkstation (see installer.spec), and on Linux
+# the tarball with install.sh and a .desktop launcher (build/linux/).
 bundle: install
 	$(PY) -m pip install --quiet pyinstaller==6.22.3
-	$(PY) -m PyInstaller --noconfirm --workpath build/work --distpath build/dist installer.spec
+	$(PY) -m PyInstaller --noconfirm --clean --workpath build/work --distpath build/dist installer.spec
+	build/linux/make_tarball.sh $(VERSION)
 
-# Build, then start the built app on a fresh data directory and analyse one real radiograph.
+# Build, then install from the tarball into a throw-away home folder and run the installed app:
+# one real radiograph headless, then the real window under Xvfb (build/smoke_test.py).
 bundle-test: bundle
-	$(PY) build/smoke_test.py
+	$(PY) build/smoke_test.py --tarball $(TARBALL)

@@ -130,16 +130,22 @@ def open_window(url: str, data_dir: datadir.DataDir, on_closed: Callable[[], Non
         return False
     # External links (none in the app itself) go to the system browser, not into the window.
     webview.settings["OPEN_EXTERNAL_LINKS_IN_BROWSER"] = True
-    window = webview.create_window(WINDOW_TITLE, url, width=1366, height=768, min_size=(1024, 640))
+    # text_select: patient IDs and findings must be copyable; pywebview's default would also
+    # inject an inline <style>, which the app's Content-Security-Policy refuses.
+    window = webview.create_window(WINDOW_TITLE, url, width=1366, height=768, min_size=(1024, 640), text_select=True)
     window.events.closed += on_closed
     if launcher is not None:
         launcher.window = window
     storage = data_dir.webview_storage
     storage.mkdir(parents=True, exist_ok=True)
     try:
-        webview.start(gui=window_toolkit.gui_name(), private_mode=False, storage_path=str(storage))
+        webview.start(
+            gui=window_toolkit.gui_name(), private_mode=False, storage_path=str(storage), icon=str(window_toolkit.WINDOW_ICON)
+        )
     except Exception as exc:  # no Qt/WebView2 on this machine
         log.warning("Could not open a window (%s)", exc)
+        if launcher is not None:
+            launcher.window = None  # never shown: nothing for a signal to close
         return False
     return True
 
@@ -191,8 +197,12 @@ def main(argv: list[str] | None = None) -> int:
 
         def on_signal(signum: int, frame: FrameType | None) -> None:
             log.info("Received signal %s", signum)
-            if launcher.window is not None:
-                launcher.window.destroy()  # ends webview.start(); shutdown follows below
+            window = launcher.window
+            if window is not None:
+                try:
+                    window.destroy()  # ends webview.start(); shutdown follows below
+                except Exception:
+                    log.exception("Could not close the window")
             threading.Thread(target=launcher.shutdown, name="shutdown").start()
 
         signal.signal(signal.SIGTERM, on_signal)

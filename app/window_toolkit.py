@@ -17,9 +17,13 @@ import os
 import sys
 from pathlib import Path
 
+from app.install_dir import UI_DIR
+
 log = logging.getLogger(__name__)
 
 LINUX_GUI = "qt"
+# Drawn by build/icons/make_icons.py; also the page favicon and the Linux launcher icon.
+WINDOW_ICON = UI_DIR / "static" / "img" / "app-icon.png"
 
 
 def gui_name() -> str | None:

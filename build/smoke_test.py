@@ -1,10 +1,22 @@
-"""Smoke test of the built bundle: start it headless on a fresh data directory, wait for /health
-with the model pack loaded, go through first-run set-up, create a radiographer, register a
-patient, upload one real radiograph, wait for its analysis, stop the app, check it exited 0.
+"""Smoke test of the built app, as a radiographer would get it.
 
-    python build/smoke_test.py [--bundle build/dist/CXRWorkstation/CXRWorkstation] [--image FILE]
+    python build/smoke_test.py --tarball build/dist/CXRWorkstation-0.1.0-linux-x86_64.tar.gz
+    python build/smoke_test.py [--bundle build/dist/CXRWorkstation/CXRWorkstation]
 
-Prints timings (start to /health, start to model pack loaded, analysis) as JSON.
+With --tarball: unpack it, run its install.sh for a throw-away home folder, check the menu entry
+points at the installed program and that the program folder is read-only, and test the installed
+copy; at the end run its uninstall.sh and check that the program is gone and the data is kept.
+
+1. Headless, on a fresh data directory: wait for /health with the model pack loaded, do the
+   first-run set-up over HTTP, create a radiographer, upload one real radiograph, wait for its
+   finding on the study page, SIGTERM, check exit code 0 and no lock left.
+2. Window, when Xvfb is installed: start the program as a double-click does (the installed menu
+   entry through GLib's `gio launch` when installed from the tarball; no flags, so the default
+   data folder), time start to a painted first screen in the real Qt window, save a screenshot,
+   close the window as its close button does, check the app stopped cleanly. Cold (page cache
+   dropped when this process may do so), warm, and warm started directly (exit code checked).
+
+Prints a JSON report; exits 0 only when every check passed.
 """
 
 from __future__ import annotations
@@ -12,21 +24,43 @@ from __future__ import annotations
 import argparse
 import http.cookiejar
 import json
+import os
 import re
+import shutil
 import signal
+import stat
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 import urllib.parse
 import urllib.request
 import uuid
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_BUNDLE = ROOT / "build" / "dist" / "CXRWorkstation" / ("CXRWorkstation.exe" if sys.platform.startswith("win") else "CXRWorkstation")
+sys.path.insert(0, str(ROOT))
+
+from tests.x11_display import VirtualDisplay  # noqa: E402
+from tests.x11_display import unavailable_reason as display_unavailable  # noqa: E402
+
+EXE_NAME = "CXRWorkstation.exe" if sys.platform.startswith("win") else "CXRWorkstation"
+DEFAULT_BUNDLE = ROOT / "build" / "dist" / "CXRWorkstation" / EXE_NAME
 DEFAULT_IMAGE = ROOT.parent / "shared" / "datasets" / "dicom" / "1.2.276.0.7230010.3.1.4.8323329.6904.1517875201.850819.dcm"
+ARTIFACTS = ROOT / "test-artifacts" / "bundle"
 PASSWORD = "smoke-test-password-1"
+WINDOW_TITLE = "CXR Workstation"
+
+
+class CheckFailed(Exception):
+    pass
+
+
+def check(condition: object, message: str) -> None:
+    if not condition:
+        raise CheckFailed(message)
 
 
 class Browser:
@@ -40,8 +74,9 @@ class Browser:
 
     def post(self, path: str, fields: dict[str, str], files: dict[str, Path] | None = None) -> tuple[str, str]:
         _, page = self.get(path)
-        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
-        fields = {**fields, "csrfmiddlewaretoken": token}
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+        check(token, f"no CSRF token on {path}")
+        fields = {**fields, "csrfmiddlewaretoken": token.group(1)}
         headers = {"Referer": self.base + path.lstrip("/")}
         if files:
             boundary = uuid.uuid4().hex
@@ -66,31 +101,97 @@ def wait(predicate, timeout: float, what: str):  # noqa: ANN001, ANN201
             value = predicate()
             if value:
                 return value
-        except OSError:
+        except (OSError, ValueError):  # not there yet, or being written
             pass
-        time.sleep(0.5)
-    raise TimeoutError(what)
+        time.sleep(0.25)
+    raise CheckFailed(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--bundle", type=Path, default=DEFAULT_BUNDLE)
-    parser.add_argument("--image", type=Path, default=DEFAULT_IMAGE)
-    args = parser.parse_args()
-    data = Path(tempfile.mkdtemp(prefix="cxr-bundle-smoke-"))
+def stop(proc: subprocess.Popen, how: str = "SIGTERM") -> int | str:
+    if proc.poll() is None and how == "SIGTERM":
+        proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return "killed after 60 s"
+
+
+# -- install from the tarball ---------------------------------------------------------------
+
+
+def install_from_tarball(tarball: Path, work: Path, home: Path, report: dict[str, Any]) -> Path:
     started = time.monotonic()
-    proc = subprocess.Popen([str(args.bundle), "--headless", "--data-dir", str(data)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    report: dict[str, object] = {"bundle": str(args.bundle), "data_dir": str(data)}
+    unpacked = work / "usb-stick"
+    unpacked.mkdir()
+    with tarfile.open(tarball) as archive:
+        archive.extractall(unpacked, filter="tar")
+    folders = [p for p in unpacked.iterdir() if p.is_dir()]
+    check(len(folders) == 1, f"the tarball should hold one folder, found {[p.name for p in folders]}")
+    for name in ("install.sh", "uninstall.sh", "README.txt", "cxr-workstation.desktop"):
+        check((folders[0] / name).exists(), f"{name} missing from the tarball")
+    report["unpack_s"] = round(time.monotonic() - started, 1)
+
+    started = time.monotonic()
+    done = subprocess.run(
+        [str(folders[0] / "install.sh"), "--user"], env=user_env(home), capture_output=True, text=True, timeout=900
+    )
+    report["install_s"] = round(time.monotonic() - started, 1)
+    report["install_output"] = done.stdout.strip().splitlines()[-2:]
+    check(done.returncode == 0, f"install.sh failed ({done.returncode}): {done.stdout}{done.stderr}")
+    shutil.rmtree(unpacked)  # the USB stick is unplugged: the installed copy must stand alone
+
+    prefix = home / ".local" / "opt" / "cxr-workstation"
+    exe = prefix / EXE_NAME
+    desktop = home / ".local" / "share" / "applications" / "cxr-workstation.desktop"
+    check(desktop.exists(), "no menu entry was installed")
+    exec_line = next((line for line in desktop.read_text().splitlines() if line.startswith("Exec=")), "")
+    check(exec_line == f'Exec="{exe}"', f"the menu entry runs {exec_line!r}, not the installed program")
+    check((home / ".local" / "share" / "icons" / "hicolor" / "256x256" / "apps" / "cxr-workstation.png").exists(), "no icon was installed")
+    check(os.access(exe, os.X_OK), "the installed program is not executable")
+    writable = [p for p in [prefix, *prefix.rglob("*")] if not p.is_symlink() and p.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)]
+    check(not writable, f"{len(writable)} installed files are writable, e.g. {writable[:3]}")
+    report["installed_to"] = str(prefix)
+    return exe
+
+
+def uninstall(prefix: Path, home: Path, report: dict[str, Any]) -> None:
+    done = subprocess.run([str(prefix / "uninstall.sh")], env=user_env(home), capture_output=True, text=True, timeout=300)
+    check(done.returncode == 0, f"uninstall.sh failed ({done.returncode}): {done.stdout}{done.stderr}")
+    check(not prefix.exists(), "the program folder is still there after uninstall")
+    check(not (home / ".local" / "share" / "applications" / "cxr-workstation.desktop").exists(), "the menu entry is still there")
+    data = home / ".local" / "share" / "CXRWorkstation" / "db.sqlite3"
+    check(data.exists(), "uninstall removed the patient database; it must keep it unless asked")
+    report["uninstall"] = "program removed, data kept"
+
+
+def user_env(home: Path, display: VirtualDisplay | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("XDG_", "CXR_", "DJANGO_")) and k not in ("WAYLAND_DISPLAY", "DISPLAY")}
+    env["HOME"] = str(home)
+    if display is not None:
+        env["DISPLAY"] = display.name
+    return env
+
+
+# -- the checks on a running app ---------------------------------------------------------------
+
+
+def headless_run(exe: Path, image: Path, work: Path, report: dict[str, Any]) -> None:
+    data = work / "headless-data"
+    log = (work / "headless.log").open("w")
+    started = time.monotonic()
+    proc = subprocess.Popen([str(exe), "--headless", "--data-dir", str(data)], stdout=log, stderr=subprocess.STDOUT, env=user_env(work / "home"))
+    result: dict[str, Any] = {}
+    report["headless"] = result
     try:
         url = wait(lambda: json.loads((data / "server.json").read_text())["url"], 180, "server.json")
         health = lambda: json.loads(urllib.request.urlopen(url + "health", timeout=5).read())  # noqa: E731
         wait(lambda: health()["database"]["ok"], 60, "/health")
-        report["start_to_health_s"] = round(time.monotonic() - started, 1)
-        status = wait(lambda: (h := health())["model_pack"].get("loaded") is not None and h["worker"]["state"] == "ready" and h, 300, "warm-up")
-        report["start_to_pack_loaded_s"] = round(time.monotonic() - started, 1)
-        report["health"] = status
-        if not status["model_pack"].get("loaded"):
-            raise RuntimeError(f"model pack not loaded: {status['model_pack']}")
+        result["start_to_health_s"] = round(time.monotonic() - started, 1)
+        status = wait(lambda: (h := health())["model_pack"].get("loaded") is not None and h["worker"]["state"] == "ready" and h, 300, "the model pack warm-up")
+        result["start_to_pack_loaded_s"] = round(time.monotonic() - started, 1)
+        result["model_pack"] = status["model_pack"]
+        check(status["model_pack"].get("loaded"), f"model pack not loaded: {status['model_pack']}")
 
         browser = Browser(url)
         browser.post("setup/", {"clinic_name": "Smoke Test Clinic", "username": "admin", "first_name": "Ada", "last_name": "", "password1": PASSWORD, "password2": PASSWORD})
@@ -98,24 +199,154 @@ def main() -> int:
         browser = Browser(url)
         browser.post("login/", {"username": "rita", "password": PASSWORD})
         t = time.monotonic()
-        final_url, _ = browser.post("upload/", {"patient": ""}, {"files": args.image})
-        study = re.search(r"/studies/(\d+)/", final_url).group(1)
-        page = wait(lambda: (p := browser.get(f"studies/{study}/")[1]) and ("finding-name" in p or "No finding was made" in p or "failed" in p) and p, 180, "analysis")
-        report["upload_to_result_s"] = round(time.monotonic() - t, 1)
+        final_url, _ = browser.post("upload/", {"patient": ""}, {"files": image})
+        study = re.search(r"/studies/(\d+)/", final_url)
+        check(study, f"the upload did not lead to a study page ({final_url})")
+        page = wait(lambda: (p := browser.get(f"studies/{study.group(1)}/")[1]) and ("finding-name" in p or "No finding was made" in p or "failed" in p) and p, 180, "the analysis")
+        result["upload_to_result_s"] = round(time.monotonic() - t, 1)
         finding = re.search(r'<div class="finding-name">([^<]+)</div>', page)
-        report["finding"] = finding.group(1) if finding else None
-        if not finding:
-            raise RuntimeError("the study page shows no finding")
+        result["finding"] = finding.group(1) if finding else None
+        check(finding, "the study page shows no finding")
+        check("Demonstration model" in page, "the demonstration warning is missing from the result page")
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            report["exit_code"] = proc.wait(60)
-        except subprocess.TimeoutExpired:
+        result["exit_code"] = stop(proc)
+        log.close()
+        result["lock_left"] = (data / "launcher.lock").exists()
+    check(result["exit_code"] == 0, f"headless run exited with {result['exit_code']}: {(work / 'headless.log').read_text()[-2000:]}")
+    check(not result["lock_left"], "the instance lock was left behind")
+
+
+def drop_page_cache() -> bool:
+    """Make the next start read the bundle from disk, as after a reboot (root only)."""
+    try:
+        os.sync()
+        Path("/proc/sys/vm/drop_caches").write_text("3\n")
+        return True
+    except OSError:
+        return False
+
+
+def launch_desktop_entry(desktop_file: Path, env: dict[str, str], log: Path) -> None:
+    """Start a .desktop launcher as a double-click does: GLib's launcher (`gio launch`), the code
+    GNOME's menu and file manager use, which reads Exec= and spawns the program detached."""
+    with log.open("w") as out:
+        done = subprocess.run(["gio", "launch", str(desktop_file)], env=env, stdout=out, stderr=subprocess.STDOUT, timeout=60)
+    check(done.returncode == 0, f"gio launch {desktop_file} failed: {log.read_text()[-1000:]}")
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def window_run(display: VirtualDisplay, label: str, start, home: Path, work: Path) -> dict[str, Any]:  # noqa: ANN001
+    """One start of the windowed app: time to a painted first screen, screenshot, close the window
+    as its close button does, check the app shut down cleanly. `start(env, log)` starts it and
+    returns the process when it is our child (exit code checked) or None when launched detached."""
+    run: dict[str, Any] = {"start": label}
+    # No flags, as the menu entry starts it: the default per-user data folder.
+    data = home / ".local" / "share" / "CXRWorkstation"
+    log_path = work / f"window-{label.replace(' ', '-').replace(',', '')}.log"
+    started = time.monotonic()
+    proc = start(user_env(home, display), log_path)
+    try:
+        server = wait(lambda: json.loads((data / "server.json").read_text()), 240, f"the app to start ({label})")
+        window_id, _ = display.wait_for_first_screen(WINDOW_TITLE, timeout=240, alive=lambda: pid_alive(server["pid"]))
+        run["start_to_first_screen_s"] = round(time.monotonic() - started, 1)
+        shot = display.save_screenshot(ARTIFACTS / f"{log_path.stem}.png")
+        run["screenshot"] = str(shot.relative_to(ROOT))
+        display.close_window(window_id)
+        if proc is not None:
+            run["exit_code"] = stop(proc, how="wait")
+            check(run["exit_code"] == 0, f"closing the window ({label}) ended the app with {run['exit_code']}: {log_path.read_text()[-2000:]}")
+        else:
+            wait(lambda: not pid_alive(server["pid"]), 60, f"the app to exit after its window was closed ({label})")
+            run["exit_code"] = "not observable (started detached); checked: process ended, 'Stopped' logged, lock released"
+            app_log = (data / "logs" / "app.log").read_text()
+            check(app_log.rstrip().endswith("launcher: Stopped"), f"the app did not log a clean stop ({label}): {app_log[-1500:]}")
+    finally:
+        if proc is not None and proc.poll() is None:
             proc.kill()
-            report["exit_code"] = "killed after 60 s"
-        report["lock_left"] = (data / "launcher.lock").exists()
-    print(json.dumps(report, indent=2))
-    return 0 if report["exit_code"] == 0 and not report["lock_left"] else 1
+            proc.wait(30)
+    check(not (data / "launcher.lock").exists(), f"the instance lock was left behind ({label})")
+    check(not (data / "server.json").exists(), f"server.json was left behind ({label})")
+    return run
+
+
+def window_runs(display: VirtualDisplay | None, exe: Path, home: Path, work: Path, report: dict[str, Any], desktop_entry: Path | None) -> None:
+    if display is None:
+        report["window"] = f"not checked: {display_unavailable()}"
+        return
+    runs: list[dict[str, Any]] = []
+    report["window"] = runs
+
+    def direct(env: dict[str, str], log: Path) -> subprocess.Popen:
+        return subprocess.Popen([str(exe)], stdout=log.open("w"), stderr=subprocess.STDOUT, env=env)
+
+    def via_menu(env: dict[str, str], log: Path) -> None:
+        launch_desktop_entry(desktop_entry, env, log)
+
+    double_click = desktop_entry is not None and shutil.which("gio") is not None
+    cold_dropped = drop_page_cache()
+    cold = window_run(display, "cold, menu entry" if double_click else "cold", via_menu if double_click else direct, home, work)
+    cold["page_cache_dropped"] = cold_dropped
+    runs.append(cold)
+    if double_click:
+        runs.append(window_run(display, "warm, menu entry", via_menu, home, work))
+    runs.append(window_run(display, "warm, program run directly", direct, home, work))
+    data = home / ".local" / "share" / "CXRWorkstation"
+    check((data / "db.sqlite3").exists(), f"the default data folder {data} was not used")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tarball", type=Path, help="install from this Linux tarball first")
+    parser.add_argument("--bundle", type=Path, default=DEFAULT_BUNDLE, help="the built program (without --tarball)")
+    parser.add_argument("--image", type=Path, default=DEFAULT_IMAGE, help="a real radiograph (DICOM, PNG or JPEG)")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    args = parser.parse_args()
+    if not args.image.exists():
+        print(f"smoke_test: needs a real radiograph: {args.image} is missing (the public datasets in ../shared, or pass --image)", file=sys.stderr)
+        return 2
+
+    work = Path(tempfile.mkdtemp(prefix="cxr-bundle-smoke-"))
+    home = work / "home"
+    home.mkdir()
+    report: dict[str, Any] = {"work": str(work)}
+    ok = False
+    try:
+        if args.tarball:
+            report["tarball"] = str(args.tarball)
+            report["tarball_mb"] = round(args.tarball.stat().st_size / 2**20)
+            exe = install_from_tarball(args.tarball, work, home, report)
+        else:
+            exe = args.bundle
+        report["program"] = str(exe)
+        headless_run(exe, args.image, work, report)
+        desktop_entry = home / ".local" / "share" / "applications" / "cxr-workstation.desktop" if args.tarball else None
+        if display_unavailable() is None:
+            with VirtualDisplay() as display:
+                window_runs(display, exe, home, work, report, desktop_entry)
+        else:
+            window_runs(None, exe, home, work, report, desktop_entry)
+        if args.tarball:
+            uninstall(exe.parent, home, report)
+        ok = True
+    except (CheckFailed, TimeoutError, RuntimeError) as exc:
+        report["failed"] = str(exc)
+        for log in sorted(work.glob("*.log")):
+            report.setdefault("log_tails", {})[log.name] = log.read_text(errors="replace")[-1500:]
+    finally:
+        print(json.dumps(report, indent=2))
+        if not args.keep:
+            for path in [work, *work.rglob("*")]:  # the installed copy is read-only by design
+                if path.is_dir() and not path.is_symlink():
+                    path.chmod(path.stat().st_mode | stat.S_IWUSR)
+            shutil.rmtree(work, ignore_errors=True)
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

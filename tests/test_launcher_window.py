@@ -64,6 +64,9 @@ def test_it_shows_the_first_screen_in_a_real_window_and_exits_cleanly_when_it_is
     assert "Stopped" in output
     assert not (data_dir / "launcher.lock").exists()
     assert not (data_dir / "server.json").exists()
+    # The page's console in the window (Qt prints it as "js: ..."): no Content-Security-Policy
+    # refusals, e.g. from styles pywebview would inject.
+    assert "Content Security Policy" not in output, output
     blocked = data_dir / "blocked-connections.log"
     assert not blocked.exists() or blocked.read_text() == "", blocked.read_text()
 

@@ -8,7 +8,7 @@
 #define BundleDir "..\dist\CXRWorkstation"
 
 [Setup]
-AppId={{6D1E2F3A-8C4B-4E7A-9B1C-CXRWORKSTATION}
+AppId={{6D1E2F3A-8C4B-4E7A-9B1C-5A2D7E0C41F9}
 AppName={#AppName}
 AppVersion={#AppVersion}
 DefaultDirName={autopf}\CXR Workstation
@@ -20,6 +20,7 @@ Compression=lzma2/ultra64
 SolidCompression=yes
 DiskSpanning=no
 UninstallDisplayIcon={app}\CXRWorkstation.exe
+SetupIconFile=..\icons\cxr-workstation.ico
 
 [Files]
 Source: "{#BundleDir}\*"; DestDir: "{app}"; Flags: recursesubdirs ignoreversion
