@@ -10,11 +10,12 @@ copy; at the end run its uninstall.sh and check that the program is gone and the
 1. Headless, on a fresh data directory: wait for /health with the model pack loaded, do the
    first-run set-up over HTTP, create a radiographer, upload one real radiograph, wait for its
    finding on the study page, SIGTERM, check exit code 0 and no lock left.
-2. Window, when Xvfb is installed: start the program as a double-click does (the installed menu
-   entry through GLib's `gio launch` when installed from the tarball; no flags, so the default
+2. Window, when Xvfb is installed: start the program as a double-click does (the .desktop
+   launchers through GLib, as GNOME-family file managers and menus do; no flags, so the default
    data folder), time start to a painted first screen in the real Qt window, save a screenshot,
-   close the window as its close button does, check the app stopped cleanly. Cold (page cache
-   dropped when this process may do so), warm, and warm started directly (exit code checked).
+   close the window as its close button does, check the app stopped cleanly. The tarball's
+   run-in-place launcher, then the installed menu entry cold (page cache dropped when this
+   process may do so) and warm, then the program run directly (exit code checked).
 
 Prints a JSON report; exits 0 only when every check passed.
 """
@@ -22,6 +23,7 @@ Prints a JSON report; exits 0 only when every check passed.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import http.cookiejar
 import json
 import os
@@ -120,7 +122,8 @@ def stop(proc: subprocess.Popen, how: str = "SIGTERM") -> int | str:
 # -- install from the tarball ---------------------------------------------------------------
 
 
-def install_from_tarball(tarball: Path, work: Path, home: Path, report: dict[str, Any]) -> Path:
+def install_from_tarball(tarball: Path, work: Path, home: Path, report: dict[str, Any]) -> tuple[Path, Path]:
+    """Unpack and install; returns the installed program and the unpacked folder (the USB stick)."""
     started = time.monotonic()
     unpacked = work / "usb-stick"
     unpacked.mkdir()
@@ -139,7 +142,6 @@ def install_from_tarball(tarball: Path, work: Path, home: Path, report: dict[str
     report["install_s"] = round(time.monotonic() - started, 1)
     report["install_output"] = done.stdout.strip().splitlines()[-2:]
     check(done.returncode == 0, f"install.sh failed ({done.returncode}): {done.stdout}{done.stderr}")
-    shutil.rmtree(unpacked)  # the USB stick is unplugged: the installed copy must stand alone
 
     prefix = home / ".local" / "opt" / "cxr-workstation"
     exe = prefix / EXE_NAME
@@ -152,7 +154,7 @@ def install_from_tarball(tarball: Path, work: Path, home: Path, report: dict[str
     writable = [p for p in [prefix, *prefix.rglob("*")] if not p.is_symlink() and p.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)]
     check(not writable, f"{len(writable)} installed files are writable, e.g. {writable[:3]}")
     report["installed_to"] = str(prefix)
-    return exe
+    return exe, folders[0]
 
 
 def uninstall(prefix: Path, home: Path, report: dict[str, Any]) -> None:
@@ -226,12 +228,34 @@ def drop_page_cache() -> bool:
         return False
 
 
+# What a GLib-based file manager or menu (GNOME, Cinnamon, MATE...) does on a double-click:
+# load the .desktop file by its path (so %k is set), expand Exec= and spawn it detached.
+# (`gio launch` is not the same: it loads the file without its path and leaves %k empty.)
+GLIB_LAUNCH = """
+import ctypes, sys
+gio = ctypes.CDLL("libgio-2.0.so.0")
+gio.g_desktop_app_info_new_from_filename.restype = ctypes.c_void_p
+gio.g_desktop_app_info_new_from_filename.argtypes = [ctypes.c_char_p]
+gio.g_app_info_launch.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
+info = gio.g_desktop_app_info_new_from_filename(sys.argv[1].encode())
+if not info:
+    sys.exit("not a valid desktop entry: " + sys.argv[1])
+sys.exit(0 if gio.g_app_info_launch(info, None, None, None) else "GLib could not launch " + sys.argv[1])
+"""
+
+
+def glib_available() -> bool:
+    try:
+        ctypes.CDLL("libgio-2.0.so.0")
+    except OSError:
+        return False
+    return True
+
+
 def launch_desktop_entry(desktop_file: Path, env: dict[str, str], log: Path) -> None:
-    """Start a .desktop launcher as a double-click does: GLib's launcher (`gio launch`), the code
-    GNOME's menu and file manager use, which reads Exec= and spawns the program detached."""
     with log.open("w") as out:
-        done = subprocess.run(["gio", "launch", str(desktop_file)], env=env, stdout=out, stderr=subprocess.STDOUT, timeout=60)
-    check(done.returncode == 0, f"gio launch {desktop_file} failed: {log.read_text()[-1000:]}")
+        done = subprocess.run([sys.executable, "-c", GLIB_LAUNCH, str(desktop_file)], env=env, stdout=out, stderr=subprocess.STDOUT, timeout=60)
+    check(done.returncode == 0, f"launching {desktop_file} failed: {log.read_text()[-1000:]}")
 
 
 def pid_alive(pid: int) -> bool:
@@ -276,26 +300,34 @@ def window_run(display: VirtualDisplay, label: str, start, home: Path, work: Pat
     return run
 
 
-def window_runs(display: VirtualDisplay | None, exe: Path, home: Path, work: Path, report: dict[str, Any], desktop_entry: Path | None) -> None:
-    if display is None:
-        report["window"] = f"not checked: {display_unavailable()}"
-        return
+def window_runs(display: VirtualDisplay, exe: Path, home: Path, work: Path, report: dict[str, Any], unpacked: Path | None) -> None:
+    """With an install from the tarball: first the tarball's own run-in-place launcher on the
+    unpacked folder; then the unpacked folder is deleted (the USB stick is unplugged) and the
+    installed menu entry is double-clicked cold and warm; last the program is run directly."""
     runs: list[dict[str, Any]] = []
     report["window"] = runs
 
     def direct(env: dict[str, str], log: Path) -> subprocess.Popen:
         return subprocess.Popen([str(exe)], stdout=log.open("w"), stderr=subprocess.STDOUT, env=env)
 
-    def via_menu(env: dict[str, str], log: Path) -> None:
-        launch_desktop_entry(desktop_entry, env, log)
+    def double_click(entry: Path):  # noqa: ANN202
+        return lambda env, log: launch_desktop_entry(entry, env, log)
 
-    double_click = desktop_entry is not None and shutil.which("gio") is not None
+    glib = glib_available()
+    if unpacked is not None:
+        if glib:
+            runs.append(window_run(display, "warm, run in place from the unpacked tarball", double_click(unpacked / "cxr-workstation.desktop"), home, work))
+        else:
+            report["run_in_place"] = "not checked: no libgio-2.0 to launch .desktop files with"
+        shutil.rmtree(unpacked)
+    menu_entry = home / ".local" / "share" / "applications" / "cxr-workstation.desktop"
+    by_menu = unpacked is not None and glib
     cold_dropped = drop_page_cache()
-    cold = window_run(display, "cold, menu entry" if double_click else "cold", via_menu if double_click else direct, home, work)
+    cold = window_run(display, "cold, menu entry" if by_menu else "cold", double_click(menu_entry) if by_menu else direct, home, work)
     cold["page_cache_dropped"] = cold_dropped
     runs.append(cold)
-    if double_click:
-        runs.append(window_run(display, "warm, menu entry", via_menu, home, work))
+    if by_menu:
+        runs.append(window_run(display, "warm, menu entry", double_click(menu_entry), home, work))
     runs.append(window_run(display, "warm, program run directly", direct, home, work))
     data = home / ".local" / "share" / "CXRWorkstation"
     check((data / "db.sqlite3").exists(), f"the default data folder {data} was not used")
@@ -318,20 +350,20 @@ def main() -> int:
     report: dict[str, Any] = {"work": str(work)}
     ok = False
     try:
+        unpacked = None
         if args.tarball:
             report["tarball"] = str(args.tarball)
             report["tarball_mb"] = round(args.tarball.stat().st_size / 2**20)
-            exe = install_from_tarball(args.tarball, work, home, report)
+            exe, unpacked = install_from_tarball(args.tarball, work, home, report)
         else:
             exe = args.bundle
         report["program"] = str(exe)
         headless_run(exe, args.image, work, report)
-        desktop_entry = home / ".local" / "share" / "applications" / "cxr-workstation.desktop" if args.tarball else None
         if display_unavailable() is None:
             with VirtualDisplay() as display:
-                window_runs(display, exe, home, work, report, desktop_entry)
+                window_runs(display, exe, home, work, report, unpacked)
         else:
-            window_runs(None, exe, home, work, report, desktop_entry)
+            report["window"] = f"not checked: {display_unavailable()}"
         if args.tarball:
             uninstall(exe.parent, home, report)
         ok = True
