@@ -278,16 +278,16 @@ def window_run(display: VirtualDisplay, label: str, start, home: Path, work: Pat
     proc = start(user_env(home, display), log_path)
     try:
         server = wait(lambda: json.loads((data / "server.json").read_text()), 240, f"the app to start ({label})")
-        window_id, _ = display.wait_for_first_screen(WINDOW_TITLE, timeout=240, alive=lambda: pid_alive(server["pid"]))
+        display.wait_for_first_screen(WINDOW_TITLE, timeout=240, alive=lambda: pid_alive(server["pid"]))
         run["start_to_first_screen_s"] = round(time.monotonic() - started, 1)
         shot = display.save_screenshot(ARTIFACTS / f"{log_path.stem}.png")
         run["screenshot"] = str(shot.relative_to(ROOT))
-        display.close_window(window_id)
+        alive = (lambda: proc.poll() is None) if proc is not None else (lambda: pid_alive(server["pid"]))
+        run["close_requests"] = display.close_until_gone(WINDOW_TITLE, alive=alive)
         if proc is not None:
-            run["exit_code"] = stop(proc, how="wait")
+            run["exit_code"] = proc.wait(10)
             check(run["exit_code"] == 0, f"closing the window ({label}) ended the app with {run['exit_code']}: {log_path.read_text()[-2000:]}")
         else:
-            wait(lambda: not pid_alive(server["pid"]), 60, f"the app to exit after its window was closed ({label})")
             run["exit_code"] = "not observable (started detached); checked: process ended, 'Stopped' logged, lock released"
             app_log = (data / "logs" / "app.log").read_text()
             check(app_log.rstrip().endswith("launcher: Stopped"), f"the app did not log a clean stop ({label}): {app_log[-1500:]}")

@@ -18,6 +18,17 @@ OFFLINE_GUARD = Path(__file__).resolve().parent / "offline_guard"
 START_TIMEOUT = 90.0
 
 
+def wait_for(predicate, timeout: float = 60.0, what: str = "condition", interval: float = 0.1):  # noqa: ANN001, ANN201
+    """Poll `predicate` until it returns something truthy, and return that."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise TimeoutError(f"{what}: not met within {timeout:.0f} s")
+
+
 class LaunchedApp:
     def __init__(
         self, data_dir: Path, *, offline_guard: bool = False, env: dict[str, str] | None = None, headless: bool = True

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
-from tests.launched_app import LaunchedApp
+from tests.launched_app import LaunchedApp, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -19,14 +19,6 @@ def app_dir(tmp_path: Path) -> Path:
     return tmp_path / "data"
 
 
-def wait_for(predicate, timeout: float = 60.0, interval: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise TimeoutError("condition not met in time")
 
 
 def job_row(app: LaunchedApp, job_id: int) -> dict:

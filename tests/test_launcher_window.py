@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import os
 import stat
-import time
 from pathlib import Path
 
 import pytest
 
 from app import window_toolkit
-from tests.launched_app import REPO, LaunchedApp
+from tests.launched_app import REPO, LaunchedApp, wait_for
 from tests.x11_display import VirtualDisplay, unavailable_reason
 
 pytestmark = pytest.mark.slow
@@ -22,14 +21,6 @@ ARTIFACTS = REPO / "test-artifacts" / "window"
 WINDOW_TITLE = "CXR Workstation"
 
 
-def wait_for(predicate, timeout: float, what: str):  # noqa: ANN001, ANN201
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise TimeoutError(what)
 
 
 def test_it_shows_the_first_screen_in_a_real_window_and_exits_cleanly_when_it_is_closed(tmp_path: Path) -> None:
@@ -55,8 +46,9 @@ def test_it_shows_the_first_screen_in_a_real_window_and_exits_cleanly_when_it_is
             assert (geometry.width, geometry.height) == (1366, 768)
             print(f"window painted {seconds:.1f} s after the launcher was healthy; screenshot {shot}")
 
-            display.close_window(window_id)
-            code = app.proc.wait(60)
+            requests = display.close_until_gone(WINDOW_TITLE, alive=lambda: app.proc.poll() is None)
+            print(f"closed after {requests} close request(s)")
+            code = app.proc.wait(10)
         finally:
             app.stop_quietly()
     output = app.output()
@@ -83,7 +75,7 @@ def test_it_opens_the_system_browser_when_the_window_toolkit_cannot_start(tmp_pa
     app.env.pop("WAYLAND_DISPLAY", None)
     app.start()
     try:
-        url = wait_for(lambda: opened.exists() and opened.read_text().strip(), 30, "the browser was not opened")
+        url = wait_for(lambda: opened.exists() and opened.read_text().strip(), 30, "the system browser to be opened")
         assert url == app.url
         assert app.get_json("health")["status"] == "ok"
         assert "No application window: Qt has no platform plugin libqno-such-platform.so" in app.output()

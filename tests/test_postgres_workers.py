@@ -11,14 +11,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from tests.launched_app import REPO, LaunchedApp
+from tests.launched_app import REPO, LaunchedApp, wait_for
 
 POSTGRES_URL = os.environ.get("CXR_TEST_POSTGRES_URL", "")
 
@@ -55,14 +54,6 @@ def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen:
     )
 
 
-def wait_for(predicate, timeout: float, what: str):  # noqa: ANN001, ANN201
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise TimeoutError(what)
 
 
 def test_it_runs_on_postgresql_with_jobs_shared_by_two_separate_worker_processes(tmp_path: Path, database_url: str) -> None:

@@ -108,6 +108,34 @@ class VirtualDisplay:
         finally:
             d.close()
 
+    def close(self, title: str) -> None:
+        """Close the window titled `title` as a window manager's close button does."""
+        window_id = self.find_window(title)
+        if window_id is None:
+            raise RuntimeError(f"no window titled {title!r} to close")
+        self.close_window(window_id)
+
+    def close_until_gone(self, title: str, alive, timeout: float = 120.0, every: float = 15.0) -> int:  # noqa: ANN001
+        """Close the window as a user would, clicking again every `every` seconds while the app
+        stays up, until `alive()` is false; returns how many close requests it took.
+
+        Under heavy CPU starvation (three busy loops on two cores) Qt WebEngine windows were seen
+        to leave a close request unprocessed for 40 s and more; with the machine otherwise idle the
+        first request always closed the window."""
+        started = time.monotonic()
+        requests = 0
+        while alive():
+            if time.monotonic() - started > timeout:
+                raise TimeoutError(f"the app did not exit within {timeout:.0f} s of {requests} close requests")
+            window_id = self.find_window(title)
+            if window_id is not None:
+                self.close_window(window_id)
+                requests += 1
+            deadline = time.monotonic() + every
+            while alive() and time.monotonic() < deadline:
+                time.sleep(0.1)
+        return requests
+
     def close_window(self, window_id: int) -> None:
         """Ask the window to close, as a window manager's close button does."""
         from Xlib import X
@@ -149,9 +177,14 @@ class VirtualDisplay:
         while time.monotonic() - started < timeout:
             if not alive():
                 raise RuntimeError("the app exited before its window showed the first screen")
-            window_id = window_id or self.find_window(title)
-            if window_id is not None and self.page_painted(window_id):
-                return window_id, time.monotonic() - started
+            # Looked up afresh each time: Qt may replace the native window once WebEngine sets up
+            # its OpenGL surface, and the first id then points at a window nobody shows.
+            window_id = self.find_window(title)
+            try:
+                if window_id is not None and self.page_painted(window_id):
+                    return window_id, time.monotonic() - started
+            except Exception:  # noqa: BLE001  (Xlib error: the window went away between the calls)
+                pass
             time.sleep(0.1)
         raise TimeoutError(f"no painted window titled {title!r} after {timeout} s (window found: {window_id is not None})")
 
