@@ -74,11 +74,19 @@ def evaluate(pack: ModelPack, samples: list[Sample], mapping: dict[str, str] | N
         "members": {name: full_report(labels, probs, classes) for name, probs in members.items()},
     }
     if plots is not None:
-        report["plots"] = save_plots(labels, members, ensemble, classes, plots, title)
+        report["plots"] = save_plots(labels, members, ensemble, classes, plots, title, report["ensemble"]["reliability_bins"])
     return report
 
 
-def save_plots(labels: np.ndarray, members: dict[str, np.ndarray], ensemble: np.ndarray, classes: list[str], folder: Path, title: str) -> list[str]:
+def save_plots(
+    labels: np.ndarray,
+    members: dict[str, np.ndarray],
+    ensemble: np.ndarray,
+    classes: list[str],
+    folder: Path,
+    title: str,
+    reliability_bins: list[dict[str, float]],
+) -> list[str]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -106,29 +114,32 @@ def save_plots(labels: np.ndarray, members: dict[str, np.ndarray], ensemble: np.
     plt.close(fig)
     written.append(path.name)
 
-    confidence = ensemble.max(axis=1)
-    correct = ensemble.argmax(axis=1) == labels
-    edges = np.linspace(0, 1, 11)
-    centres, accuracy, counts = [], [], []
-    for low, high in zip(edges[:-1], edges[1:], strict=True):
-        inside = (confidence > low) & (confidence <= high)
-        if inside.any():
-            centres.append((low + high) / 2)
-            accuracy.append(correct[inside].mean())
-            counts.append(int(inside.sum()))
+    path = folder / f"{slug}-reliability.png"
+    # The bins the reported ECE was computed from, so the picture and the number agree.
+    plot_reliability(reliability_bins, path, title)
+    written.append(path.name)
+    return written
+
+
+def plot_reliability(bins: list[dict[str, float]], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     fig, ax = plt.subplots(figsize=(5, 4.6))
-    ax.bar(centres, accuracy, width=0.09, color="#4ea1ff", edgecolor="black", label="ensemble accuracy")
+    centres = [(b["low"] + b["high"]) / 2 for b in bins]
+    widths = [(b["high"] - b["low"]) * 0.9 for b in bins]
+    accuracy = [b["accuracy"] for b in bins]
+    ax.bar(centres, accuracy, width=widths, color="#4ea1ff", edgecolor="black", label="ensemble accuracy")
     ax.plot([0, 1], [0, 1], ls="--", color="grey", label="perfect calibration")
-    for x, y, n in zip(centres, accuracy, counts, strict=True):
-        ax.text(x, y + 0.02, str(n), ha="center", fontsize=7)
+    for x, y, b in zip(centres, accuracy, bins, strict=True):
+        ax.text(x, y + 0.02, str(b["count"]), ha="center", fontsize=7)
     ax.set(title=f"{title} reliability (n per bar)", xlabel="confidence", ylabel="accuracy", xlim=(0, 1), ylim=(0, 1.08))
     ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
-    path = folder / f"{slug}-reliability.png"
     fig.savefig(path, dpi=110)
     plt.close(fig)
-    written.append(path.name)
-    return written
 
 
 def record(pack_dir: Path, name: str, report: dict[str, Any]) -> None:
