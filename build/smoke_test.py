@@ -109,8 +109,8 @@ def wait(predicate, timeout: float, what: str):  # noqa: ANN001, ANN201
     raise CheckFailed(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
-def stop(proc: subprocess.Popen, how: str = "SIGTERM") -> int | str:
-    if proc.poll() is None and how == "SIGTERM":
+def stop(proc: subprocess.Popen) -> int | str:
+    if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
     try:
         return proc.wait(60)

@@ -108,13 +108,6 @@ class VirtualDisplay:
         finally:
             d.close()
 
-    def close(self, title: str) -> None:
-        """Close the window titled `title` as a window manager's close button does."""
-        window_id = self.find_window(title)
-        if window_id is None:
-            raise RuntimeError(f"no window titled {title!r} to close")
-        self.close_window(window_id)
-
     def close_until_gone(self, title: str, alive, timeout: float = 120.0, every: float = 15.0) -> int:  # noqa: ANN001
         """Close the window as a user would, clicking again every `every` seconds while the app
         stays up, until `alive()` is false; returns how many close requests it took.
@@ -177,8 +170,6 @@ class VirtualDisplay:
         while time.monotonic() - started < timeout:
             if not alive():
                 raise RuntimeError("the app exited before its window showed the first screen")
-            # Looked up afresh each time: Qt may replace the native window once WebEngine sets up
-            # its OpenGL surface, and the first id then points at a window nobody shows.
             window_id = self.find_window(title)
             try:
                 if window_id is not None and self.page_painted(window_id):
