@@ -28,5 +28,26 @@ def tiny_pack_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
             MemberToWrite("shufflenet", "shufflenet_v2_x0_5"),
         ],
         preprocessing=PreprocessSpec(input_size=96),
+        normal_classes=["Normal"],
     )
     return folder
+
+
+@pytest.fixture
+def tiny_pack_active(tiny_pack_dir: Path, request: pytest.FixtureRequest):  # noqa: ANN201
+    """The tiny pack imported into the test data directory and made the worker's active pack."""
+    from django.conf import settings
+
+    from app.analysis import engine_service
+    from app.inference import pack_registry
+    from app.inference.pack_import import import_pack
+
+    imported = settings.DATA_DIR.model_packs
+    if not (imported / "tiny-test-0.0.1").exists():
+        import_pack(tiny_pack_dir, imported)
+    pack_registry.set_active(imported, [p for p in pack_registry.installed(imported)[0] if p.name == "tiny-test"][0])
+    engine_service.reset()
+    if request.cls is not None:
+        request.cls.pack_ready = True
+    yield
+    engine_service.reset()

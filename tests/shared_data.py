@@ -31,3 +31,10 @@ def cxr_files(limit: int | None = None, step: int = 1) -> list[Path]:
 
 def a_radiograph() -> Path:
     return cxr_files(limit=1)[0]
+
+
+COVID_RADIOGRAPHY = SHARED / "covid-radiography"
+requires_covid_radiography = pytest.mark.skipif(
+    not (COVID_RADIOGRAPHY / "manifest.csv").is_file(),
+    reason="needs ../shared/datasets/covid-radiography (present in CI, not in a bare clone)",
+)

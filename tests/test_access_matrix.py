@@ -38,6 +38,7 @@ class AccessMatrixTestCase(BaseTestCase):
             "study_status": {"pk": self.study.pk},
             "study_image": {"pk": self.study.pk, "kind": "display"},
             "study_retry": {"pk": self.study.pk},
+            "study_analyse_anyway": {"pk": self.study.pk},
             "study_review": {"pk": self.study.pk},
             "study_report": {"pk": self.study.pk},
             "study_json": {"pk": self.study.pk},

@@ -3,33 +3,17 @@
 from __future__ import annotations
 
 import pytest
-from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from app.analysis import engine_service
 from app.clinical.models import AuditEvent, Study
-from app.inference import pack_registry
-from app.inference.pack_import import import_pack
 from app.jobs import queue
 from app.jobs.worker import Worker
 from tests.base import PASSWORD, BaseTestCase
 from tests.clinical_factories import AnalysisFactory, StudyFactory
 from tests.shared_data import a_radiograph, requires_shared
-
-
-@pytest.fixture
-def tiny_pack_active(tiny_pack_dir, request):  # noqa: ANN001, ANN201
-    imported = settings.DATA_DIR.model_packs
-    if not (imported / "tiny-test-0.0.1").exists():
-        import_pack(tiny_pack_dir, imported)
-    pack_registry.set_active(imported, [p for p in pack_registry.installed(imported)[0] if p.name == "tiny-test"][0])
-    engine_service.reset()
-    request.cls.pack_ready = True
-    yield
-    engine_service.reset()
 
 
 @pytest.mark.usefixtures("tiny_pack_active")

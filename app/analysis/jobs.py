@@ -14,7 +14,7 @@ from app.jobs.worker import JobContext, JobError
 ANALYSE_FILE = "analysis.analyse_file"
 
 
-def run_engine(ctx: JobContext, path: Path, folder: Path, heatmap: bool = True) -> dict[str, Any]:
+def run_engine(ctx: JobContext, path: Path, folder: Path, heatmap: bool = True, override_gate: bool = False) -> dict[str, Any]:
     """Analyse one file and save its images into `folder`.
 
     Returns {"status": "analysed", ...engine result, "images": {...}} or, for a quality-gate
@@ -22,18 +22,21 @@ def run_engine(ctx: JobContext, path: Path, folder: Path, heatmap: bool = True) 
     not a failure. Unreadable files and missing packs raise JobError with the readable reason.
     """
     from app.inference.errors import InputError, ModelPackError, QualityGateRefusal
+    from app.inference.quality_gate import OVERRIDABLE_REFUSALS, REFUSAL_ADVICE
 
     try:
         engine = get_engine()
     except ModelPackError as exc:
         raise JobError(f"No model pack is available: {exc}") from exc
     try:
-        analysis = engine.analyse(path, heatmap=heatmap, progress=ctx.progress)
+        analysis = engine.analyse(path, heatmap=heatmap, progress=ctx.progress, override_gate=override_gate)
     except QualityGateRefusal as exc:
         return {
             "status": "refused",
             "reason": str(exc),
             "code": exc.code,
+            "overridable": exc.code in OVERRIDABLE_REFUSALS,
+            "advice": REFUSAL_ADVICE.get(exc.code, ""),
             "details": exc.details,
             "pack": {"name": engine.pack.name, "version": engine.pack.version, "validated": engine.pack.validated},
         }

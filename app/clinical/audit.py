@@ -10,6 +10,7 @@ from django.db import models
 from app.clinical.models import AuditEvent
 
 VIEWED, CREATED, CHANGED, REVIEWED, EXPORTED, DELETED, ANALYSED = "viewed", "created", "changed", "reviewed", "exported", "deleted", "analysed"
+GATE_OVERRIDDEN = "gate_overridden"
 
 
 def record(user: AbstractBaseUser | AnonymousUser | None, action: str, obj: models.Model | None, summary: str, **detail: Any) -> AuditEvent:

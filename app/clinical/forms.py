@@ -47,6 +47,19 @@ class UploadForm(forms.Form):
     files = MultipleFileField(help_text="PNG, JPEG or DICOM; several at once is fine.")
 
 
+class GateOverrideForm(forms.Form):
+    reason = forms.CharField(
+        label="Why is this a chest radiograph the models should judge?",
+        min_length=5,
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "e.g. portable AP film, ICU, lines and leads"}),
+        error_messages={"required": "Give the reason: it goes on the result and into the audit log.", "min_length": "Say a little more (at least 5 characters)."},
+    )
+
+    def clean_reason(self) -> str:
+        return self.cleaned_data["reason"].strip()
+
+
 class ReviewForm(forms.Form):
     finding = forms.ChoiceField()
     note = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)

@@ -21,6 +21,7 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from app.clinical import audit
 from app.clinical.models import Analysis, Patient, Sex, Study
@@ -77,9 +78,17 @@ def _patient_from_tags(tags: dict[str, str], user, fallback_id: str = "") -> tup
     return patient, True
 
 
-def queue_analysis(study: Study) -> Analysis:
-    analysis = Analysis.objects.create(study=study)
-    analysis.job = queue.enqueue(ANALYSE_STUDY, {"analysis_id": analysis.id})
+def queue_analysis(study: Study, *, gate_override_by=None, gate_override_reason: str = "") -> Analysis:  # noqa: ANN001
+    """A new analysis of the study, queued. With gate_override_by, the quality gate's refusal is
+    overruled by that person for the stated reason (see Engine.analyse_image)."""
+    override = gate_override_by is not None
+    analysis = Analysis.objects.create(
+        study=study,
+        gate_override_by=gate_override_by,
+        gate_override_reason=gate_override_reason if override else "",
+        gate_override_at=timezone.now() if override else None,
+    )
+    analysis.job = queue.enqueue(ANALYSE_STUDY, {"analysis_id": analysis.id, "override_gate": override})
     analysis.save(update_fields=["job"])
     Study.objects.filter(id=study.id).update(latest_analysis=analysis)
     study.latest_analysis = analysis

@@ -14,23 +14,26 @@ from app.clinical.models import Analysis, AnalysisStatus
 from app.jobs.registry import register
 from app.jobs.worker import JobCancelled, JobContext, JobError
 
-# A finding with this name is "negative"; anything else counts as positive in lists.
-NORMAL_CLASS_NAMES = {"normal", "no finding"}
-
 
 @register(ANALYSE_STUDY)
 def analyse_study(ctx: JobContext) -> dict[str, Any]:
-    analysis = Analysis.objects.select_related("study").get(id=ctx.payload["analysis_id"])
+    analysis = Analysis.objects.select_related("study", "gate_override_by").get(id=ctx.payload["analysis_id"])
     Analysis.objects.filter(id=analysis.id).update(status=AnalysisStatus.RUNNING)
     folder = settings.DATA_DIR.derived / f"study-{analysis.study_id}" / f"analysis-{analysis.id}"
     try:
-        result = run_engine(ctx, analysis.study.path, folder)
+        result = run_engine(ctx, analysis.study.path, folder, override_gate=bool(ctx.payload.get("override_gate")))
     except JobCancelled:
         Analysis.objects.filter(id=analysis.id).update(status=AnalysisStatus.CANCELLED, finished_at=timezone.now())
         raise
     except JobError as exc:
         Analysis.objects.filter(id=analysis.id).update(status=AnalysisStatus.FAILED, message=str(exc), finished_at=timezone.now())
         raise
+    if analysis.gate_overridden:
+        result["gate_override"] = {
+            "reason": analysis.gate_override_reason,
+            "by": analysis.gate_override_by.get_username() if analysis.gate_override_by else "",
+            "at": analysis.gate_override_at.isoformat(),
+        }
     fields: dict[str, Any] = {"result": result, "finished_at": timezone.now(), "pack_name": result["pack"]["name"], "pack_version": result["pack"]["version"], "demonstration": not result["pack"]["validated"]}
     if result["status"] == "refused":
         fields.update(status=AnalysisStatus.REFUSED, message=result["reason"])
@@ -43,7 +46,8 @@ def analyse_study(ctx: JobContext) -> dict[str, Any]:
             agreement=consensus["agreement"],
             members=consensus["members"],
             needs_review=consensus["needs_review"],
-            positive=consensus["finding"].lower() not in NORMAL_CLASS_NAMES,
+            # The pack's manifest says which findings are normal (engine.analyse_image).
+            positive=consensus["positive"],
             device=result["device"],
             seconds=result["timings"]["total"],
         )

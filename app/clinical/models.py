@@ -93,6 +93,10 @@ class Analysis(models.Model):
     seconds = models.FloatField(null=True)
     message = models.TextField(blank=True, help_text="refusal or failure reason")
     result = models.JSONField(null=True, blank=True)
+    # "Analyse anyway": a person overruled the quality gate's refusal of this study, saying why.
+    gate_override_reason = models.TextField(blank=True)
+    gate_override_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    gate_override_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True)
 
@@ -101,6 +105,17 @@ class Analysis(models.Model):
 
     def __str__(self) -> str:
         return f"Analysis {self.pk} ({self.status})"
+
+    @property
+    def gate_overridden(self) -> bool:
+        return self.gate_override_at is not None
+
+    def gate_override_text(self) -> str:
+        """One line for the study page, the PDF and the CSV: what was overruled, why, by whom, when."""
+        if not self.gate_overridden:
+            return ""
+        who = self.gate_override_by.get_full_name() or self.gate_override_by.get_username() if self.gate_override_by else "a deleted account"
+        return f"Analysed despite the quality gate: {self.gate_override_reason} (by {who}, {timezone.localtime(self.gate_override_at):%Y-%m-%d %H:%M})"
 
 
 class Review(models.Model):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 from typing import Any
+from xml.sax.saxutils import escape
 
 from django.utils import timezone
 from reportlab.lib import colors
@@ -38,6 +39,12 @@ def _table(rows: list[list[Any]], widths: list[float] | None = None) -> Table:
         )
     )
     return table
+
+
+def _text(value: str, style: ParagraphStyle) -> Paragraph:
+    """User- or pack-supplied text, exactly as written: reportlab reads Paragraph text as markup,
+    so it is escaped first; line breaks are kept."""
+    return Paragraph(escape(value).replace("\n", "<br/>"), style)
 
 
 def _image(path: Path | None, caption: str) -> list[Any]:
@@ -115,9 +122,10 @@ def build_pdf(study: Study, original_preview: Path | None) -> bytes:
                     ["Finding", consensus["finding"]],
                     ["Confidence", f"{consensus['confidence']:.0%}"],
                     ["Agreement", f"{consensus['agreement_text']} agree"],
-                    ["Needs review", "; ".join(consensus["review_reasons"]) if consensus["needs_review"] else "no"],
+                    ["Needs review", _text("; ".join(consensus["review_reasons"]) if consensus["needs_review"] else "no", styles["BodyText"])],
+                    *([["Quality gate", _text(analysis.gate_override_text(), warning)]] if analysis.gate_overridden else []),
                     ["Model pack", f"{result['pack']['name']} {result['pack']['version']}" + (" (not clinically validated)" if not result["pack"]["validated"] else "")],
-                    ["Intended use", Paragraph(result["pack"].get("intended_use", ""), styles["BodyText"])],
+                    ["Intended use", _text(result["pack"].get("intended_use", ""), styles["BodyText"])],
                     ["Computed on", f"{result['device']}, {result['timings']['total']:.2f} s"],
                 ],
                 [40 * mm, 120 * mm],
@@ -128,7 +136,9 @@ def build_pdf(study: Study, original_preview: Path | None) -> bytes:
         rows.append(["Consensus", *[f"{consensus['probabilities'][c]:.0%}" for c in result["classes"]]])
         story += [Spacer(1, 3 * mm), _table(rows)]
     elif analysis and analysis.status == AnalysisStatus.REFUSED:
-        story.append(Paragraph(f"No finding was made: {analysis.message}", styles["BodyText"]))
+        story.append(_text(f"No finding was made: {analysis.message}", styles["BodyText"]))
+        if result and result.get("advice"):
+            story.append(_text(f"What to do: {result['advice']}", styles["BodyText"]))
     else:
         story.append(Paragraph(f"No AI result ({analysis.get_status_display() if analysis else 'not analysed'}).", styles["BodyText"]))
     story.append(Paragraph("Radiologist", styles["Heading2"]))
@@ -137,7 +147,7 @@ def build_pdf(study: Study, original_preview: Path | None) -> bytes:
             _table(
                 [
                     ["Finding", review.finding + (" (confirms the AI)" if review.agrees_with_ai else f" (AI said {review.ai_finding})")],
-                    ["Note", Paragraph(review.note or "—", styles["BodyText"])],
+                    ["Note", _text(review.note or "—", styles["BodyText"])],
                     ["Signed by", review.reviewer.get_full_name() or review.reviewer.get_username()],
                     ["Signed at", f"{timezone.localtime(review.signed_at):%Y-%m-%d %H:%M}"],
                 ],

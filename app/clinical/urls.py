@@ -14,6 +14,7 @@ urlpatterns = [
     path("studies/<int:pk>/status/", views.study_status, name="study_status"),
     path("studies/<int:pk>/image/<str:kind>.png", views.study_image, name="study_image"),
     path("studies/<int:pk>/retry/", views.study_retry, name="study_retry"),
+    path("studies/<int:pk>/analyse-anyway/", views.study_analyse_anyway, name="study_analyse_anyway"),
     path("studies/<int:pk>/review/", views.study_review, name="study_review"),
     path("studies/<int:pk>/report.pdf", views.study_report, name="study_report"),
     path("studies/<int:pk>/export.json", views.study_json, name="study_json"),

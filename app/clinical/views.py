@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from app.clinical import audit
-from app.clinical.forms import NewUserForm, PatientForm, ReviewForm, UploadForm
+from app.clinical.forms import GateOverrideForm, NewUserForm, PatientForm, ReviewForm, UploadForm
 from app.clinical.intake import IntakeError, intake, queue_analysis
 from app.clinical.models import Analysis, AnalysisStatus, AuditEvent, ImportBatch, Patient, Review, Study
 from app.core.roles import RADIOLOGIST, grant, has_role
@@ -102,6 +102,7 @@ def _study_context(study: Study) -> dict[str, object]:
     return {
         "study": study,
         "analysis": analysis,
+        "override_form": GateOverrideForm() if _overridable(analysis) else None,
         "job": job,
         "queue_position": queue.queue_position(job) if job else None,
         "result": analysis.result if analysis and analysis.result else None,
@@ -178,6 +179,36 @@ def study_retry(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("study_detail", pk=study.pk)
 
 
+def _overridable(analysis: Analysis | None) -> bool:
+    """A refusal by the quality gate that a person may overrule (not colour, blank or noise)."""
+    from app.inference.quality_gate import OVERRIDABLE_REFUSALS
+
+    return bool(analysis and analysis.status == AnalysisStatus.REFUSED and analysis.result and analysis.result.get("code") in OVERRIDABLE_REFUSALS)
+
+
+@require_POST
+def study_analyse_anyway(request: HttpRequest, pk: int) -> HttpResponse:
+    study = get_object_or_404(Study.objects.select_related("latest_analysis", "patient"), pk=pk)
+    refused = study.latest_analysis
+    if not _overridable(refused):
+        messages.error(request, "Only a film the quality gate refused as not looking like a chest radiograph can be analysed anyway.")
+        return redirect("study_detail", pk=pk)
+    form = GateOverrideForm(request.POST)
+    if not form.is_valid():
+        context = _study_context(study) | {"override_form": form}
+        return render(request, "clinical/study_detail.html", context, status=400)
+    reason = form.cleaned_data["reason"]
+    with transaction.atomic():
+        analysis = queue_analysis(study, gate_override_by=request.user, gate_override_reason=reason)
+        audit.record(
+            request.user, audit.GATE_OVERRIDDEN, study,
+            f"Study {study.pk}: quality gate overruled ({refused.result['code']}), analysed anyway",
+            analysis_id=analysis.id, refused_analysis_id=refused.id, refusal=refused.message, reason=reason,
+        )
+    messages.info(request, "Analysing anyway. The result will be marked and always needs review.")
+    return redirect("study_detail", pk=pk)
+
+
 @require_POST
 def study_review(request: HttpRequest, pk: int) -> HttpResponse:
     study = get_object_or_404(Study.objects.select_related("latest_analysis", "patient"), pk=pk)
@@ -250,14 +281,14 @@ def worklist(request: HttpRequest) -> HttpResponse:
 
 CSV_COLUMNS = [
     "study", "uploaded", "patient_id", "patient_name", "sex", "ai_status", "ai_finding", "ai_confidence",
-    "ai_agreement", "ai_needs_review", "model_pack", "demonstration_pack", "reviewer_finding", "reviewer", "signed_at",
+    "ai_agreement", "ai_needs_review", "quality_gate_override", "model_pack", "demonstration_pack", "reviewer_finding", "reviewer", "signed_at",
 ]
 
 
 @require_GET
 def worklist_csv(request: HttpRequest) -> HttpResponse:
     """The worklist with its current filters as CSV: UTF-8 with BOM so spreadsheets read accents."""
-    studies = filtered_studies(request.GET).prefetch_related("reviews__reviewer")
+    studies = filtered_studies(request.GET).select_related("latest_analysis__gate_override_by").prefetch_related("reviews__reviewer")
     buffer = io.StringIO()
     buffer.write("\ufeff")
     writer = csv.writer(buffer)
@@ -271,7 +302,7 @@ def worklist_csv(request: HttpRequest) -> HttpResponse:
                 study.pk, timezone.localtime(study.uploaded_at).strftime("%Y-%m-%d %H:%M"), study.patient.patient_id,
                 study.patient.full_name, study.patient.sex, a.status if a else "", a.finding if a else "",
                 f"{a.confidence:.3f}" if a and a.confidence is not None else "", f"{a.agreement}/{a.members}" if a and a.agreement is not None else "",
-                ("yes" if a.needs_review else "no") if a else "", f"{a.pack_name} {a.pack_version}".strip() if a else "",
+                ("yes" if a.needs_review else "no") if a else "", a.gate_override_text() if a else "", f"{a.pack_name} {a.pack_version}".strip() if a else "",
                 ("yes" if a.demonstration else "no") if a and a.pack_name else "", review.finding if review else "",
                 review.reviewer.get_username() if review else "", timezone.localtime(review.signed_at).strftime("%Y-%m-%d %H:%M") if review else "",
             ]

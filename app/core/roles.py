@@ -40,6 +40,9 @@ ACCESS: dict[str, frozenset[str]] = {
     "study_status": CLINICAL,
     "study_image": CLINICAL,
     "study_retry": CLINICAL,
+    # Radiographers too: they are at the machine when a portable film is refused; a reason is
+    # required and the result always goes to a radiologist as needs-review.
+    "study_analyse_anyway": CLINICAL,
     "study_review": REVIEWERS,
     "worklist": CLINICAL,
     "worklist_csv": CLINICAL,

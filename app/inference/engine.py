@@ -28,7 +28,8 @@ from app.inference.image import LoadedImage
 from app.inference.image_io import load_image
 from app.inference.model_pack import ModelPack
 from app.inference.preprocess import prepare, to_batch
-from app.inference.quality_gate import QualityGate
+from app.inference.errors import QualityGateRefusal
+from app.inference.quality_gate import OVERRIDABLE_REFUSALS, GateResult, QualityGate
 
 log = logging.getLogger(__name__)
 
@@ -106,14 +107,14 @@ class Engine:
 
     # -- analysis --------------------------------------------------------------------------
 
-    def analyse(self, path: str | Path, *, heatmap: bool = True, progress: Progress | None = None) -> Analysis:
+    def analyse(self, path: str | Path, *, heatmap: bool = True, progress: Progress | None = None, override_gate: bool = False) -> Analysis:
         timings: dict[str, float] = {}
         started = time.perf_counter()
         if progress:
             progress(0.02, "Reading the image")
         image = load_image(path)
         timings["read"] = time.perf_counter() - started
-        return self.analyse_image(image, heatmap=heatmap, timings=timings, started=started, progress=progress)
+        return self.analyse_image(image, heatmap=heatmap, timings=timings, started=started, progress=progress, override_gate=override_gate)
 
     def analyse_image(
         self,
@@ -123,15 +124,25 @@ class Engine:
         timings: dict[str, float] | None = None,
         started: float | None = None,
         progress: Progress | None = None,
+        override_gate: bool = False,
     ) -> Analysis:
         """Gate, preprocess, run the ensemble. `progress(fraction, message)` is called between
-        steps (the job worker uses it to report progress and to stop on cancel)."""
+        steps (the job worker uses it to report progress and to stop on cancel).
+
+        override_gate: a person decided this film is a chest radiograph although the gate refused
+        it; an overridable refusal is then recorded in the result, the image is analysed as given
+        and the finding always needs review. Other refusals (colour, blank, noise) still raise."""
         report = progress or (lambda fraction, message: None)
         timings = dict(timings or {})
         started = started if started is not None else time.perf_counter()
         report(0.1, "Checking that this is a frontal chest radiograph")
         step = time.perf_counter()
-        gate = self.gate.check(image)  # raises QualityGateRefusal
+        try:
+            gate = self.gate.check(image)
+        except QualityGateRefusal as refusal:
+            if not override_gate or refusal.code not in OVERRIDABLE_REFUSALS:
+                raise
+            gate = GateResult.overruled(image.pixels, refusal)
         timings["quality_gate"] = time.perf_counter() - step
 
         step = time.perf_counter()
@@ -152,6 +163,10 @@ class Engine:
 
         probs = np.stack([r.probabilities[0] for r in runs])
         consensus = combine(probs, self.pack.classes, self.pack.consensus, self.thresholds)
+        consensus["positive"] = self.pack.is_positive(consensus["finding"])
+        if gate.overridden is not None:
+            consensus["needs_review"] = True
+            consensus["review_reasons"].append(f"analysed despite the quality gate ({gate.overridden.code.replace('_', ' ')})")
 
         report(0.92, "Preparing the heatmap")
         step = time.perf_counter()

@@ -8,6 +8,9 @@ manifest.json (format_version 1):
       "validated": false,                       # true only for a clinically validated pack
       "intended_use": "...",
       "classes": ["COVID-19", "Normal"],        # ordered: index i is output i of every member
+      "normal_classes": ["Normal"],             # findings that are negative; every other class is
+                                                # positive (worklist order, dashboard). Optional: a
+                                                # pack without it has no negative finding.
       "preprocessing": {"input_size": 224, "detail_size": null, "grayscale": true,
                         "clahe": {"clip_limit": 2.0, "tile_grid": 8}},
       "consensus": {"rule": "mean_probability", "review_threshold": 0.75, "min_agreement": 0.67},
@@ -80,6 +83,11 @@ class ModelPack:
     validated: bool
     intended_use: str
     manifest: dict[str, Any] = field(repr=False)
+    normal_classes: tuple[str, ...] = ()
+
+    def is_positive(self, finding: str) -> bool:
+        """A finding counts as positive unless the pack declares it normal (never guessed from names)."""
+        return finding not in self.normal_classes
 
     @property
     def label(self) -> str:
@@ -91,6 +99,7 @@ class ModelPack:
             "version": self.version,
             "validated": self.validated,
             "classes": list(self.classes),
+            "normal_classes": list(self.normal_classes),
             "members": [m.name for m in self.members],
             "path": str(self.root),
         }
@@ -129,6 +138,10 @@ def read_manifest(folder: str | Path) -> ModelPack:
     classes = _require(raw, "classes", list, "", name)
     if len(classes) < 2 or not all(isinstance(c, str) and c for c in classes) or len(set(classes)) != len(classes):
         raise ModelPackError("'classes' must list at least two distinct class names", pack=name)
+
+    normal_classes = raw.get("normal_classes", [])
+    if not isinstance(normal_classes, list) or not all(isinstance(c, str) for c in normal_classes) or set(normal_classes) - set(classes):
+        raise ModelPackError("'normal_classes' must list class names of this pack", pack=name)
 
     prep_raw = _require(raw, "preprocessing", dict, "", name)
     input_size = _require(prep_raw, "input_size", int, "preprocessing.", name)
@@ -181,6 +194,7 @@ def read_manifest(folder: str | Path) -> ModelPack:
         validated=validated,
         intended_use=intended_use,
         manifest=raw,
+        normal_classes=tuple(normal_classes),
     )
 
 

@@ -42,6 +42,22 @@ MAX_NOISE_RATIO = 0.55  # high-frequency energy / total variation; radiographs a
 # orientation, so a real radiograph is never "corrected" by accident.
 ORIENTATION_MARGIN = 4.0
 
+# Refusals a person may overrule ("Analyse anyway", with a reason): the appearance score and the
+# header's view can be wrong about a real chest film (portable, ICU, tilted, mislabelled); an
+# over-exposed film may still be worth a look. Colour, blank and noise are facts about the pixels.
+OVERRIDABLE_REFUSALS = frozenset({"not_chest_radiograph", "lateral", "saturated"})
+
+# What the person at the screen can do about each refusal.
+REFUSAL_ADVICE: dict[str, str] = {
+    "colour": "Upload the radiograph itself (the DICOM file or a grayscale export from the X-ray unit), not a photograph or screenshot of it.",
+    "lateral": "Upload the frontal (PA or AP) view of this examination. If the header is wrong and this is a frontal film, choose Analyse anyway and say so.",
+    "blank": "Check the export from the X-ray unit or digitiser: this file holds no image. Export or scan the film again.",
+    "saturated": "Check the exposure, or the window settings of the export, and export or retake the film. If it is still readable, choose Analyse anyway and say why.",
+    "noise": "Check that the right file was chosen; export or scan the film again.",
+    "not_chest_radiograph": "Check that the right file was chosen and that it is a frontal chest film; retake it if it is badly collimated or rotated. "
+    "If it is a frontal chest radiograph (portable, supine and ICU films with lines and leads can confuse this check), choose Analyse anyway and say why.",
+}
+
 TRANSFORMS: dict[str, str] = {
     "identity": "",
     "rot90": "The image was rotated 90° clockwise; it was turned upright before analysis.",
@@ -159,9 +175,17 @@ class GateResult:
     transform: str
     notes: list[str] = field(default_factory=list)
     measures: dict[str, Any] = field(default_factory=dict)
+    overridden: QualityGateRefusal | None = None  # the refusal a person overruled, if any
+
+    @classmethod
+    def overruled(cls, pixels: np.ndarray, refusal: QualityGateRefusal) -> GateResult:
+        return cls(pixels, "identity", [f"Analysed despite the quality gate: {refusal}"], dict(refusal.details), refusal)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"passed": True, "transform": self.transform, "notes": self.notes, "measures": self.measures}
+        out: dict[str, Any] = {"passed": self.overridden is None, "transform": self.transform, "notes": self.notes, "measures": self.measures}
+        if self.overridden is not None:
+            out["overridden"] = {"code": self.overridden.code, "reason": str(self.overridden)}
+        return out
 
 
 class QualityGate:

@@ -4,7 +4,9 @@
         [--split test] [--map COVID-19=Abnormal] [--out DIR] [--record NAME]
 
 Reports, per class: sensitivity, specificity, PPV, NPV and AUROC with bootstrap 95% intervals;
-the confusion matrix; expected calibration error. Saves ROC and reliability plots as PNG. The
+the confusion matrix; expected calibration error; macro AUROC and, per class, the sensitivity
+at 90% specificity. A per-source table (each source and label, labels outside the pack's classes
+included) shows what the pack answers on each kind of film. Saves ROC and reliability plots as PNG. The
 pack is run exactly as the app runs it (same preprocessing, calibrated probabilities, consensus)
 but without the quality gate, so every labelled image counts. --record NAME stores the report in
 the pack's manifest under evaluation.NAME and rewrites MODEL_CARD.md.
@@ -15,13 +17,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from app.inference.consensus import combine, pack_thresholds
 from app.inference.ensemble import Ensemble
 from app.inference.model_pack import MANIFEST, ModelPack, read_manifest
 from app.inference.preprocess import normalise
@@ -33,10 +38,12 @@ from app.ml.splits import split_samples
 BATCH = 32
 
 
-def predict(pack: ModelPack, samples: list[Sample], device: str | None = None) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
-    """labels (N,), per-member calibrated probabilities {name: (N, C)}, ensemble mean (N, C)."""
+def predict(pack: ModelPack, samples: list[Sample], device: str | None = None) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray, list[Sample]]:
+    """labels (N,), per-member calibrated probabilities {name: (N, C)}, ensemble mean (N, C), the
+    samples read. A label outside the pack's classes gets an index >= len(pack.classes)."""
     classes = list(pack.classes)
-    images, labels, _ = load_prepared(samples, pack.preprocessing, classes)
+    others = sorted({s.label for s in samples} - set(classes))
+    images, labels, kept = load_prepared(samples, pack.preprocessing, classes + others)
     ensemble = Ensemble(pack, device=device)
     first = pack.members[0]
     member_probs: dict[str, list[np.ndarray]] = {m.name: [] for m in pack.members}
@@ -46,36 +53,59 @@ def predict(pack: ModelPack, samples: list[Sample], device: str | None = None) -
             member_probs[run.spec.name].append(run.probabilities)
     stacked = {name: np.concatenate(parts) if parts else np.zeros((0, len(classes))) for name, parts in member_probs.items()}
     mean = np.mean(list(stacked.values()), axis=0)
-    return labels.numpy(), stacked, mean
-
-
-def relabel(samples: list[Sample], mapping: dict[str, str], classes: tuple[str, ...]) -> tuple[list[Sample], dict[str, int]]:
-    kept, dropped = [], {}
-    for sample in samples:
-        label = mapping.get(sample.label, sample.label)
-        if label in classes:
-            kept.append(Sample(sample.path, label, sample.patient_id, sample.source, sample.split))
-        else:
-            dropped[sample.label] = dropped.get(sample.label, 0) + 1
-    return kept, dropped
+    return labels.numpy(), stacked, mean, kept
 
 
 def evaluate(pack: ModelPack, samples: list[Sample], mapping: dict[str, str] | None = None, plots: Path | None = None, title: str = "") -> dict[str, Any]:
-    samples, dropped = relabel(samples, mapping or {}, pack.classes)
-    labels, members, ensemble = predict(pack, samples)
+    mapped = [Sample(s.path, (mapping or {}).get(s.label, s.label), s.patient_id, s.source, s.split) for s in samples]
+    all_labels, all_members, all_ensemble, kept = predict(pack, mapped)
     classes = list(pack.classes)
+    by_source = per_source(pack, kept, all_labels, all_members, all_ensemble)
+    inside = all_labels < len(classes)
+    labels, ensemble = all_labels[inside], all_ensemble[inside]
+    members = {name: probs[inside] for name, probs in all_members.items()}
+    samples = [s for s, keep in zip(kept, inside, strict=True) if keep]
+    dropped = dict(sorted(Counter(s.label for s, keep in zip(kept, inside, strict=True) if not keep).items()))
     report: dict[str, Any] = {
         "images": int(len(labels)),
         "label_mapping": mapping or {},
         "dropped_labels": dropped,
+        "per_source": by_source,
         "sources": sorted({s.source for s in samples}),
         "counts": {c: int(np.sum(labels == i)) for i, c in enumerate(classes)},
-        "ensemble": full_report(labels, ensemble, classes),
-        "members": {name: full_report(labels, probs, classes) for name, probs in members.items()},
     }
+    if not len(labels):
+        return report  # only labels outside the pack's classes: the per-source table says it all
+    report["ensemble"] = full_report(labels, ensemble, classes)
+    report["members"] = {name: full_report(labels, probs, classes) for name, probs in members.items()}
     if plots is not None:
         report["plots"] = save_plots(labels, members, ensemble, classes, plots, title, report["ensemble"]["reliability_bins"])
     return report
+
+
+def per_source(pack: ModelPack, samples: list[Sample], labels: np.ndarray, members: dict[str, np.ndarray], ensemble: np.ndarray) -> list[dict[str, Any]]:
+    """For each (source, label): how many, what the pack answered, how often it asked for review."""
+    classes = pack.classes
+    thresholds = pack_thresholds([m.thresholds for m in pack.members], classes)
+    stacked = np.stack([members[m.name] for m in pack.members], axis=1)  # (N, members, C)
+    groups: dict[tuple[str, str], list[int]] = {}
+    for index, sample in enumerate(samples):
+        groups.setdefault((sample.source, sample.label), []).append(index)
+    rows = []
+    for (source, label), indices in sorted(groups.items()):
+        predicted = ensemble[indices].argmax(axis=1)
+        review = [combine(stacked[i], classes, pack.consensus, thresholds)["needs_review"] for i in indices]
+        row: dict[str, Any] = {
+            "source": source,
+            "label": label,
+            "n": len(indices),
+            "predicted": {c: round(float(np.mean(predicted == k)), 4) for k, c in enumerate(classes)},
+            "needs_review": round(float(np.mean(review)), 4),
+        }
+        if label in classes:
+            row["correct"] = round(float(np.mean(predicted == classes.index(label))), 4)
+        rows.append(row)
+    return rows
 
 
 def save_plots(
@@ -164,6 +194,28 @@ def evaluate_and_record(pack_dir: Path, *, test: list[Sample], external: Path | 
         record(pack_dir, "external", report)
 
 
+def from_training_run(samples: list[Sample], listing: Path, split: str) -> list[Sample]:
+    """The images a training run put in `split` (its samples.json), in the dataset's own records."""
+    wanted = {Path(e["file"]).resolve() for e in json.loads(listing.read_text(encoding="utf-8")) if split == "all" or e["split"] == split}
+    chosen = [s for s in samples if s.path.resolve() in wanted]
+    if len(chosen) != len(wanted):
+        raise SystemExit(f"{listing} lists {len(wanted)} {split} images, {len(chosen)} of them are in the dataset")
+    return chosen
+
+
+def select(samples: list[Sample], labels: list[str] | None, sources: list[str] | None, not_in: Path | None, limit: int | None, seed: int) -> list[Sample]:
+    if labels:
+        samples = [s for s in samples if s.label in labels]
+    if sources:
+        samples = [s for s in samples if s.source in sources]
+    if not_in:
+        used = {Path(entry["file"]).resolve() for entry in json.loads(not_in.read_text(encoding="utf-8"))}
+        samples = [s for s in samples if s.path.resolve() not in used]
+    if limit and len(samples) > limit:
+        samples = sorted(random.Random(seed).sample(samples, limit), key=lambda s: str(s.path))
+    return samples
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pack", required=True, type=Path)
@@ -173,15 +225,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="split seed (as used in training)")
     parser.add_argument("--out", type=Path, help="folder for the plots (default: <pack>/evaluation)")
     parser.add_argument("--record", help="store the report in the manifest under this name")
+    parser.add_argument("--label", action="append", help="evaluate only images with this label (repeatable)")
+    parser.add_argument("--source", action="append", help="evaluate only images from this source (repeatable)")
+    parser.add_argument("--from-samples", type=Path, help="samples.json of a training run: its --split, exactly as trained")
+    parser.add_argument("--not-in", type=Path, help="samples.json from training: leave out every image listed there")
+    parser.add_argument("--limit", type=int, help="a seeded random sample of at most N images")
+    parser.add_argument("--title", help="the heading of this evaluation in the model card")
+    parser.add_argument("--describe", help="what this evaluation is, for the model card")
     args = parser.parse_args(argv)
     from app.ml.train import parse_mapping
 
     torch.set_grad_enabled(False)
     pack = read_manifest(args.pack)
     samples = read_dataset(args.data)
-    if args.split != "all":
+    if args.from_samples:
+        samples = from_training_run(samples, args.from_samples, args.split)
+    elif args.split != "all":
         samples = split_samples(samples, seed=args.seed)[args.split]
+    samples = select(samples, args.label, args.source, args.not_in, args.limit, args.seed)
     report = evaluate(pack, samples, parse_mapping(args.map), plots=args.out or args.pack / "evaluation", title=args.record or args.split)
+    report["data"] = str(args.data)
+    report["selection"] = {"split": args.split, "labels": args.label, "sources": args.source, "not_in": str(args.not_in) if args.not_in else None, "limit": args.limit, "seed": args.seed}
+    if args.describe:
+        report["description"] = args.describe
+    if args.title:
+        report["title"] = args.title
     if args.record:
         record(args.pack, args.record, report)
     print(json.dumps(report, indent=2))

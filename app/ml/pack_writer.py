@@ -47,7 +47,10 @@ def write_pack(
     evaluation: dict[str, Any] | None = None,
     limitations: list[str] | None = None,
     half: bool = True,
+    normalization: dict[str, float] | None = None,
+    normal_classes: list[str] | None = None,
 ) -> Path:
+    norm = normalization or {"mean": DEFAULT_MEAN, "std": DEFAULT_STD}
     folder.mkdir(parents=True, exist_ok=True)
     entries = []
     for member in members:
@@ -61,7 +64,7 @@ def write_pack(
                 "weights": weights,
                 "sha256": sha,
                 "input_size": preprocessing.input_size,
-                "normalization": {"mean": DEFAULT_MEAN, "std": DEFAULT_STD},
+                "normalization": dict(norm),
                 "temperature": member.temperature,
                 "thresholds": {c: member.thresholds.get(c, 0.5) for c in classes},
                 "metrics": member.metrics,
@@ -75,6 +78,7 @@ def write_pack(
         "validated": validated,
         "intended_use": intended_use,
         "classes": classes,
+        "normal_classes": normal_classes or [],
         "preprocessing": preprocessing.to_manifest(),
         "consensus": consensus or {"rule": "mean_probability", "review_threshold": 0.75, "min_agreement": 2 / 3},
         "members": entries,

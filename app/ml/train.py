@@ -164,6 +164,15 @@ def train_member(
     return model.cpu().eval(), state
 
 
+def normal_classes(given: list[str] | None, classes: list[str]) -> list[str]:
+    """The classes written into the manifest as negative findings (the app reads them from there)."""
+    chosen = given if given is not None else [c for c in classes if c == "Normal"]
+    unknown = set(chosen) - set(classes)
+    if unknown:
+        raise SystemExit(f"--normal-class {sorted(unknown)} is not a class of this pack ({classes})")
+    return chosen
+
+
 def parse_mapping(pairs: list[str]) -> dict[str, str]:
     mapping = {}
     for pair in pairs:
@@ -197,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--external-map", action="append", default=[], help="relabel external data FROM=TO")
     parser.add_argument("--limit", type=int, help="use at most N images per split (smoke tests)")
     parser.add_argument("--limitation", action="append", default=[], help="a known limitation for the model card (repeatable)")
+    parser.add_argument("--normal-class", action="append", help="a class whose finding is negative (repeatable; default: Normal, if a class)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
 
@@ -264,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         preprocessing=spec,
         provenance=provenance,
         limitations=args.limitation,
+        normal_classes=normal_classes(args.normal_class, classes),
     )
     log.info("Pack written to %s; evaluating", args.out)
     from app.ml.evaluate import evaluate_and_record

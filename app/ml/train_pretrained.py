@@ -1,0 +1,340 @@
+"""Train a model pack from ImageNet-pretrained EfficientNet-Lite backbones, on a CPU if need be.
+
+    python -m app.ml.train_pretrained --data ../shared/datasets/covid-radiography \
+        --out bundled_models/cxr-covid3-lite --cache /tmp/cxr-cache \
+        [--exclude-label "Bacterial Pneumonia"] [--cap-source kaggle-radiography:Normal=3000] \
+        [--backbone efficientnet_lite0 ...] [--members-per-backbone 2] [--epochs 12]
+
+Why this shape: a 2-core CPU runs one EfficientNet-Lite forward pass in about 65 ms at 224 px, so
+fine-tuning whole networks is out of reach there. Each backbone is cut after its second-to-last
+stage; that frozen trunk (ImageNet weights, app/ml/pretrained.py) runs once per image and its
+7x7 feature maps are cached. Each member then fine-tunes the rest (last stage, head convolution,
+new classifier) on the cached maps. Members sharing a backbone differ by seed and by a bootstrap
+resample of the training split (bagging). The pack stores every member as a whole network, so the
+app runs it exactly like any other pack (preprocessing, calibration, consensus, Grad-CAM).
+
+Stages, each cached under --cache and skipped when its output exists (a stopped run resumes):
+samples and patient-level split -> prepared images (the app's own preprocessing) -> trunk
+features per backbone -> members -> calibration -> pack -> evaluation (app.ml.evaluate).
+Cached features are computed without augmentation (recomputing the trunk per epoch is what the
+CPU cannot afford); regularisation is dropout, weight decay, bagging and early stopping.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import random
+import sys
+import time
+from collections import Counter
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from app.inference.consensus import calibrated_probabilities
+from app.inference.image_io import load_image
+from app.inference.preprocess import PreprocessSpec, prepare
+from app.ml import pretrained
+from app.ml.calibration import TARGET_SENSITIVITY, choose_thresholds, fit_temperature
+from app.ml.datasets import Sample, read_dataset
+from app.ml.pack_writer import MemberToWrite, write_pack
+from app.ml.splits import describe, split_samples
+from app.ml.train import class_weights, normal_classes, seed_everything
+
+log = logging.getLogger("train_pretrained")
+
+DEFAULT_BACKBONES = ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"]
+# The trunk ends after this many stages of model.blocks; the rest is fine-tuned.
+TRAINABLE_STAGES = 1
+BATCH = 64
+SAMPLES = "samples.json"  # in the cache: every image used, in cache order, with its split
+
+
+def frozen_stage_count(model: nn.Module) -> int:
+    return len(model.blocks) - TRAINABLE_STAGES
+
+
+def trunk_forward(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The frozen part: stem and every stage but the last TRAINABLE_STAGES."""
+    x = model.bn1(model.conv_stem(x))
+    for stage in model.blocks[: frozen_stage_count(model)]:
+        x = stage(x)
+    return x
+
+
+def tail_forward(model: nn.Module, features: torch.Tensor) -> torch.Tensor:
+    """The fine-tuned part, from cached trunk features to logits (timm's own head)."""
+    x = features
+    for stage in model.blocks[frozen_stage_count(model) :]:
+        x = stage(x)
+    return model.forward_head(model.bn2(model.conv_head(x)))
+
+
+def tail_parameters(model: nn.Module) -> list[nn.Parameter]:
+    parts: list[nn.Module] = [*model.blocks[frozen_stage_count(model) :], model.conv_head, model.bn2, model.classifier]
+    return [p for part in parts for p in part.parameters()]
+
+
+# -- stages -----------------------------------------------------------------------------------
+
+
+def select_samples(args: argparse.Namespace) -> list[Sample]:
+    samples = [s for s in read_dataset(args.data) if s.label not in set(args.exclude_label)]
+    rng = random.Random(args.seed)
+    for cap in args.cap_source:
+        where, _, count = cap.partition("=")
+        source, _, label = where.partition(":")
+        matching = [s for s in samples if s.source == source and s.label == label]
+        if len(matching) > int(count):
+            keep = set(map(id, rng.sample(matching, int(count))))
+            samples = [s for s in samples if not (s.source == source and s.label == label) or id(s) in keep]
+    return samples
+
+
+def prepared_images(samples: list[Sample], spec: PreprocessSpec, cache: Path) -> np.ndarray:
+    """(N, S, S) uint8, exactly the app's prepare() output times 255 (it is uint8-valued)."""
+    path = cache / f"prepared-{spec.input_size}.npy"
+    if path.is_file():
+        images = np.load(path)
+        if len(images) == len(samples):
+            return images
+    started = time.perf_counter()
+    images = np.empty((len(samples), spec.input_size, spec.input_size), np.uint8)
+    for index, sample in enumerate(samples):
+        images[index] = np.round(prepare(load_image(sample.path).pixels, spec) * 255).astype(np.uint8)
+    np.save(path, images)
+    log.info("Prepared %d images in %.0f s", len(samples), time.perf_counter() - started)
+    return images
+
+
+def to_input(images_u8: np.ndarray) -> torch.Tensor:
+    x = torch.from_numpy(images_u8).float().div_(255.0).unsqueeze(1)
+    x = (x - pretrained.IMAGENET_LITE_MEAN) / pretrained.IMAGENET_LITE_STD
+    return x.expand(-1, 3, -1, -1).contiguous(memory_format=torch.channels_last)
+
+
+def trunk_features(backbone: str, images: np.ndarray, cache: Path) -> np.ndarray:
+    path = cache / f"features-{backbone}.npy"
+    if path.is_file():
+        features = np.load(path)
+        if len(features) == len(images):
+            return features
+    model = pretrained.imagenet_model(backbone).to(memory_format=torch.channels_last)
+    started = time.perf_counter()
+    parts = []
+    with torch.inference_mode():
+        for start in range(0, len(images), BATCH):
+            parts.append(trunk_forward(model, to_input(images[start : start + BATCH])).half().numpy())
+            if start // BATCH % 20 == 0:
+                log.info("%s trunk: %d/%d images (%.0f s)", backbone, start + BATCH, len(images), time.perf_counter() - started)
+    features = np.concatenate(parts)
+    tmp = path.with_suffix(".partial.npy")
+    np.save(tmp, features)
+    tmp.replace(path)
+    # Kept beside the features so a resumed run still reports the real cost.
+    path.with_suffix(".json").write_text(json.dumps({"seconds": round(time.perf_counter() - started, 1), "images": len(images)}))
+    log.info("%s trunk features %s in %.0f s", backbone, features.shape, time.perf_counter() - started)
+    return features
+
+
+def tail_logits(model: nn.Module, features: np.ndarray) -> np.ndarray:
+    model.eval()
+    out = []
+    with torch.inference_mode():
+        for start in range(0, len(features), 256):
+            out.append(tail_forward(model, torch.from_numpy(features[start : start + 256]).float()))
+    return torch.cat(out).numpy()
+
+
+def train_member(
+    backbone: str,
+    features: dict[str, np.ndarray],
+    labels: dict[str, np.ndarray],
+    n_classes: int,
+    args: argparse.Namespace,
+    seed: int,
+    bootstrap: bool,
+    checkpoint: Path,
+) -> tuple[nn.Module, dict[str, Any]]:
+    generator = seed_everything(seed)
+    model = pretrained.imagenet_model(backbone)
+    model.reset_classifier(n_classes)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    params = tail_parameters(model)
+    for p in params:
+        p.requires_grad_(True)
+    if checkpoint.is_file():
+        saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        model.load_state_dict(saved["model"])
+        state = json.loads(saved["state"])
+        log.info("%s: finished earlier (best epoch %d), loaded from %s", checkpoint.stem, state["best_epoch"], checkpoint)
+        return model.eval(), state
+
+    x_train, y_train = features["train"], labels["train"]
+    rng = np.random.default_rng(seed)
+    train_index = rng.integers(0, len(x_train), len(x_train)) if bootstrap else np.arange(len(x_train))
+    y_t = torch.from_numpy(y_train[train_index])
+    loss_fn = nn.CrossEntropyLoss(weight=class_weights(y_t, n_classes))
+    optimiser = torch.optim.AdamW(params, lr=args.lr, weight_decay=1e-3)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimiser, factor=0.3, patience=1)
+    state: dict[str, Any] = {"best_loss": float("inf"), "best_epoch": 0, "epochs_run": 0, "bootstrap": bootstrap, "seed": seed, "history": []}
+    best = {k: v.clone() for k, v in model.state_dict().items()}
+    bad = 0
+    for epoch in range(1, args.epochs + 1):
+        started = time.perf_counter()
+        model.train()
+        order = torch.randperm(len(train_index), generator=generator).numpy()
+        total = 0.0
+        for start in range(0, len(order), BATCH):
+            index = train_index[order[start : start + BATCH]]
+            if len(index) < 2:
+                continue
+            x = torch.from_numpy(x_train[index]).float()
+            y = torch.from_numpy(y_train[index])
+            optimiser.zero_grad(set_to_none=True)
+            loss = loss_fn(tail_forward(model, x), y)
+            loss.backward()
+            optimiser.step()
+            total += float(loss.detach()) * len(index)
+        logits = tail_logits(model, features["valid"])
+        valid_loss = float(nn.functional.cross_entropy(torch.from_numpy(logits), torch.from_numpy(labels["valid"]), weight=loss_fn.weight))
+        valid_acc = float((logits.argmax(1) == labels["valid"]).mean())
+        scheduler.step(valid_loss)
+        improved = valid_loss < state["best_loss"] - 1e-4
+        if improved:
+            state.update(best_loss=valid_loss, best_epoch=epoch)
+            best = {k: v.clone() for k, v in model.state_dict().items()}
+            bad = 0
+        else:
+            bad += 1
+        state["epochs_run"] = epoch
+        state["history"].append({"epoch": epoch, "train_loss": round(total / len(order), 4), "valid_loss": round(valid_loss, 4), "valid_accuracy": round(valid_acc, 4), "seconds": round(time.perf_counter() - started, 1)})
+        log.info("%s epoch %d: train %.4f valid %.4f acc %.3f%s (%.0f s)", checkpoint.stem, epoch, total / len(order), valid_loss, valid_acc, " *" if improved else "", time.perf_counter() - started)
+        if bad >= args.patience:
+            break
+    model.load_state_dict(best)
+    tmp = checkpoint.with_suffix(".tmp")
+    torch.save({"model": model.state_dict(), "state": json.dumps(state)}, tmp)
+    tmp.replace(checkpoint)
+    return model.eval(), state
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", required=True, type=Path)
+    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--cache", required=True, type=Path, help="prepared images, trunk features, member checkpoints")
+    parser.add_argument("--name", default="cxr-covid3-lite")
+    parser.add_argument("--version", default=date.today().strftime("%Y.%m.%d"))
+    parser.add_argument("--backbone", action="append", help=f"repeatable (default: {' '.join(DEFAULT_BACKBONES)})")
+    parser.add_argument("--members-per-backbone", type=int, default=2)
+    parser.add_argument("--exclude-label", action="append", default=[], help="leave a label out of training (repeatable)")
+    parser.add_argument("--cap-source", action="append", default=[], help="SOURCE:LABEL=N keeps a seeded random N of those images")
+    parser.add_argument("--input-size", type=int, default=224)
+    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--patience", type=int, default=3)
+    parser.add_argument("--lr", type=float, default=5e-4)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--limitation", action="append", default=[])
+    parser.add_argument("--normal-class", action="append", help="a class whose finding is negative (default: Normal, if a class)")
+    parser.add_argument("--skip-evaluation", action="store_true", help="write the pack only (evaluate later with app.ml.evaluate_pack)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    args.cache.mkdir(parents=True, exist_ok=True)
+    backbones = args.backbone or DEFAULT_BACKBONES
+
+    samples = select_samples(args)
+    splits = split_samples(samples, seed=args.seed)
+    classes = sorted({s.label for s in samples})
+    log.info("Classes %s; split counts %s", classes, describe(splits))
+    ordered = [s for name in ("train", "valid", "test") for s in splits[name]]
+    split_of = {id(s): name for name, items in splits.items() for s in items}
+    (args.cache / SAMPLES).write_text(
+        json.dumps([{"file": str(s.path), "label": s.label, "source": s.source, "patient_id": s.patient_id, "split": split_of[id(s)]} for s in ordered])
+    )
+    spec = PreprocessSpec(input_size=args.input_size)
+    images = prepared_images(ordered, spec, args.cache)
+    bounds, start = {}, 0
+    for name in ("train", "valid", "test"):
+        bounds[name] = (start, start + len(splits[name]))
+        start += len(splits[name])
+    labels_all = np.array([classes.index(s.label) for s in ordered], dtype=np.int64)
+    labels = {name: labels_all[a:b] for name, (a, b) in bounds.items()}
+
+    started = time.perf_counter()
+    members: list[MemberToWrite] = []
+    histories: dict[str, Any] = {}
+    starting_weights: dict[str, Any] = {}
+    for b_index, backbone in enumerate(backbones):
+        all_features = trunk_features(backbone, images, args.cache)
+        features = {name: all_features[a:b] for name, (a, b) in bounds.items()}
+        starting_weights[backbone] = pretrained.provenance(backbone)
+        for m_index in range(args.members_per_backbone):
+            name = f"{backbone.replace('efficientnet_', '')}-{'abcdefgh'[m_index]}"
+            seed = args.seed + 100 * b_index + m_index
+            model, state = train_member(backbone, features, labels, len(classes), args, seed, bootstrap=m_index > 0, checkpoint=args.cache / f"{name}.ckpt")
+            logits = tail_logits(model, features["valid"])
+            temperature = fit_temperature(logits, labels["valid"])
+            thresholds = choose_thresholds(calibrated_probabilities(logits, temperature), labels["valid"], classes)
+            metrics = {"best_epoch": state["best_epoch"], "valid_loss": round(state["best_loss"], 4), "epochs_run": state["epochs_run"], "bootstrap_resample": state["bootstrap"], "seed": seed}
+            members.append(MemberToWrite(name, backbone, model, temperature, thresholds, metrics))
+            histories[name] = state["history"]
+    # What the training really cost, summed from the stages' own records (a resumed run reloads them).
+    trunk_seconds = sum(json.loads((args.cache / f"features-{b}.json").read_text())["seconds"] for b in backbones if (args.cache / f"features-{b}.json").is_file())
+    member_seconds = sum(epoch["seconds"] for history in histories.values() for epoch in history)
+    train_seconds = trunk_seconds + member_seconds
+
+    provenance = {
+        "trained_by": "app.ml.train_pretrained (this repository)",
+        "command": " ".join(["python -m app.ml.train_pretrained", *(argv if argv is not None else sys.argv[1:])]),
+        "date": date.today().isoformat(),
+        "data": str(args.data),
+        "sources": dict(sorted(Counter(s.source for s in samples).items())),
+        "images_by_source_and_label": {f"{k[0]}: {k[1]}": v for k, v in sorted(Counter((s.source, s.label) for s in samples).items())},
+        "excluded_labels": args.exclude_label,
+        "caps": args.cap_source,
+        "classes": classes,
+        "label_mapping": {},
+        "split_counts": describe(splits),
+        "split_rule": "patient-level, stratified 70/15/15 (seeded); images without a patient id count as their own patient",
+        "patients": len({s.patient_id for s in samples}),
+        "device": f"cpu ({torch.get_num_threads()} threads)",
+        "seed": args.seed,
+        "epochs_max": args.epochs,
+        "patience": args.patience,
+        "input_size": args.input_size,
+        "detail_size": None,
+        "training_seconds": round(train_seconds, 1),
+        "training_seconds_parts": {"trunk_features": round(trunk_seconds, 1), "members": round(member_seconds, 1)},
+        "method": "ImageNet EfficientNet-Lite trunk frozen (all stages but the last); last stage, head convolution and a new "
+        "classifier fine-tuned on cached trunk features; two members per backbone (all training data / bootstrap resample)",
+        "starting_weights": starting_weights,
+        "threshold_rule": f"per class, highest threshold keeping validation sensitivity >= {TARGET_SENSITIVITY:.0%}",
+        "history": histories,
+    }
+    write_pack(
+        args.out,
+        name=args.name,
+        version=args.version,
+        classes=classes,
+        members=members,
+        preprocessing=spec,
+        provenance=provenance,
+        limitations=args.limitation,
+        normalization={"mean": pretrained.IMAGENET_LITE_MEAN, "std": pretrained.IMAGENET_LITE_STD},
+        normal_classes=normal_classes(args.normal_class, classes),
+    )
+    log.info("Pack written to %s in %.0f s of training", args.out, train_seconds)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
