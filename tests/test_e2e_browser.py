@@ -9,6 +9,7 @@ Screenshots of each step go to test-artifacts/e2e/.
 from __future__ import annotations
 
 import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -116,6 +117,30 @@ def test_the_whole_clinical_path(app: LaunchedApp) -> None:
         assert page.locator("text=16d7f894-55d7-4d95-8957-d18987f0e981").count() >= 1
         shot("06-dicom-result")
 
+        # A film the quality gate refuses (a grayscale photograph stands in for a real film it gets
+        # wrong): the radiographer reads the advice and analyses it anyway, giving the reason.
+        from skimage import data
+        from PIL import Image
+
+        refused_file = Path(tempfile.mkdtemp()) / "portable-ap.png"
+        Image.fromarray(data.camera()).save(refused_file)
+        page.goto(study_url)
+        page.click("a:has-text('RFC-0042')")
+        page.click("text=Upload radiographs")
+        page.set_input_files("#id_files", str(refused_file))
+        page.click("text=Upload and analyse")
+        page.wait_for_url("**/studies/*/")
+        page.wait_for_selector(".refusal", timeout=120_000)
+        assert "What to do:" in page.inner_text(".refusal")
+        shot("06b-refused-with-advice")
+        page.fill("#id_reason", "Portable AP film in the ICU, lines and leads")
+        page.click("button:has-text('Analyse anyway')")
+        page.wait_for_selector(".finding-name", timeout=120_000)
+        marker = page.inner_text(".gate-override")
+        assert marker.startswith("Analysed despite the quality gate: Portable AP film in the ICU, lines and leads (by Rita, ")
+        assert "analysed despite the quality gate" in page.inner_text(".finding-box")
+        shot("06c-analysed-anyway")
+
         log_in_as("rob")
         page.goto(app.url + "worklist/")
         shot("07-worklist-before-review")
@@ -129,4 +154,9 @@ def test_the_whole_clinical_path(app: LaunchedApp) -> None:
         assert page.locator("text=RFC-0042").count() == 1
         assert page.locator(f"text={finding}").count() >= 1
         shot("09-worklist-reviewed")
+
+        log_in_as("admin")
+        page.goto(app.url + "admin/audit/?action=gate_overridden")
+        assert page.locator("text=quality gate overruled (not_chest_radiograph), analysed anyway").count() == 1
+        shot("10-audit-gate-override")
         browser.close()

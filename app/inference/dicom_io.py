@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 import pydicom
-from pydicom.errors import InvalidDicomError
 from pydicom.pixels import apply_modality_lut, apply_voi_lut
 
 from app.inference.errors import InputError
@@ -73,12 +72,21 @@ def read_tags(ds: pydicom.Dataset) -> dict[str, str]:
 
 
 def load_dicom(path: Path) -> LoadedImage:
+    """Read a DICOM file. Every failure is an InputError with a readable reason: the file is
+    untrusted input, and pydicom meets damaged or hostile bytes with many error types (struct.error,
+    IndexError, ...), none of which may reach the caller as anything but "this file is unreadable"."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            ds = pydicom.dcmread(path, force=True)
-    except (InvalidDicomError, EOFError, ValueError, KeyError, TypeError, OSError) as exc:
+        return _load_dicom(path)
+    except InputError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - see the docstring
         raise InputError(f"The DICOM file is damaged or truncated and cannot be read ({exc.__class__.__name__}).") from exc
+
+
+def _load_dicom(path: Path) -> LoadedImage:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = pydicom.dcmread(path, force=True)
 
     tags = read_tags(ds)
     modality = tags.get("modality", "").upper()

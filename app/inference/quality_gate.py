@@ -67,7 +67,7 @@ TRANSFORMS: dict[str, str] = {
 }
 
 
-def _apply(pixels: np.ndarray, transform: str) -> np.ndarray:
+def apply_transform(pixels: np.ndarray, transform: str) -> np.ndarray:
     if transform == "rot90":  # image was rotated clockwise -> rotate anticlockwise to fix
         return np.ascontiguousarray(np.rot90(pixels, k=1))
     if transform == "rot180":
@@ -128,7 +128,10 @@ class AppearanceModel:
     fitted_on: str = ""
 
     def features(self, pixels: np.ndarray) -> np.ndarray:
-        d = descriptors(pixels)
+        return self.features_from(descriptors(pixels))
+
+    def features_from(self, d: dict[str, np.ndarray | float]) -> np.ndarray:
+        """Features from descriptors computed earlier (fitting caches them for thousands of images)."""
         centred = d["pca_input"] - self.pca_mean
         coords = self.components @ centred
         residual = float(np.mean((centred - self.components.T @ coords) ** 2))
@@ -138,7 +141,10 @@ class AppearanceModel:
 
     def score(self, pixels: np.ndarray) -> float:
         """Logit of 'frontal chest radiograph'; >= threshold passes."""
-        x = (self.features(pixels) - self.scaler_mean) / self.scaler_scale
+        return self.score_features(self.features(pixels))
+
+    def score_features(self, features: np.ndarray) -> float:
+        x = (features - self.scaler_mean) / self.scaler_scale
         return float(x @ self.coef + self.intercept)
 
     def save(self, path: Path) -> None:
@@ -167,6 +173,27 @@ class AppearanceModel:
                 threshold=float(data["threshold"]),
                 fitted_on=str(data["fitted_on"]),
             )
+
+
+def plain_refusal(measures: dict[str, float]) -> tuple[str, str] | None:
+    """(code, reason) when the plain measures alone rule the image out, else None."""
+    if measures["contrast"] < MIN_CONTRAST:
+        return "blank", "The image is blank or almost uniform; there is nothing to assess."
+    if measures["clipped_fraction"] > MAX_CLIPPED_FRACTION:
+        return "saturated", "Most of the image is pure black or pure white (saturated or over-exposed); it cannot be assessed."
+    if measures["noise_ratio"] > MAX_NOISE_RATIO:
+        return "noise", "The image looks like random noise, not a radiograph."
+    return None
+
+
+def orientation_decision(scores: dict[str, float], threshold: float) -> str | None:
+    """Which transform makes the image a frontal chest radiograph ("identity": as given), or None
+    to refuse. A transformed copy wins only by a clear margin, so a real radiograph is never
+    "corrected" by accident."""
+    best = max(scores, key=scores.get)
+    if best != "identity" and scores[best] >= threshold and scores[best] >= scores["identity"] + ORIENTATION_MARGIN:
+        return best
+    return "identity" if scores["identity"] >= threshold else None
 
 
 @dataclass
@@ -210,25 +237,17 @@ class QualityGate:
             )
         plain = plain_measures(image.pixels)
         measures.update({k: round(v, 4) for k, v in plain.items()})
-        if plain["contrast"] < MIN_CONTRAST:
-            raise QualityGateRefusal("The image is blank or almost uniform; there is nothing to assess.", "blank", measures)
-        if plain["clipped_fraction"] > MAX_CLIPPED_FRACTION:
-            raise QualityGateRefusal(
-                "Most of the image is pure black or pure white (saturated or over-exposed); it cannot be assessed.",
-                "saturated",
-                measures,
-            )
-        if plain["noise_ratio"] > MAX_NOISE_RATIO:
-            raise QualityGateRefusal("The image looks like random noise, not a radiograph.", "noise", measures)
+        refusal = plain_refusal(plain)
+        if refusal:
+            raise QualityGateRefusal(refusal[1], refusal[0], measures)
 
-        scored = {name: self.model.score(_apply(image.pixels, name)) for name in TRANSFORMS}
+        scored = {name: self.model.score(apply_transform(image.pixels, name)) for name in TRANSFORMS}
         measures["appearance"] = {k: round(v, 2) for k, v in scored.items()}
         measures["appearance_threshold"] = round(self.model.threshold, 2)
-        as_given = scored["identity"]
-        best = max(scored, key=scored.get)
-        if best != "identity" and scored[best] >= self.model.threshold and scored[best] >= as_given + ORIENTATION_MARGIN:
-            return GateResult(_apply(image.pixels, best), best, [TRANSFORMS[best]], measures)
-        if as_given < self.model.threshold:
+        chosen = orientation_decision(scored, self.model.threshold)
+        if chosen and chosen != "identity":
+            return GateResult(apply_transform(image.pixels, chosen), chosen, [TRANSFORMS[chosen]], measures)
+        if chosen is None:
             raise QualityGateRefusal(
                 "This does not look like a frontal chest radiograph (it may be another body part, another kind of "
                 "scan, a document or a photograph), so no finding was made.",

@@ -44,15 +44,18 @@ class DatasetError(Exception):
     pass
 
 
-def read_dataset(location: str | Path, patient_id_regex: str | None = None) -> list[Sample]:
-    """`patient_id_regex`: where a collection has no patient_id column but encodes the patient in
+def read_dataset(location: str | Path, patient_id_regex: str | None = None, *, keep_unlabelled: bool = False) -> list[Sample]:
+    """`keep_unlabelled`: keep images whose label says "we do not know" (Inconclusive...): they
+    are still real radiographs, which is all the quality gate needs to know.
+
+    `patient_id_regex`: where a collection has no patient_id column but encodes the patient in
     its file names (NIH ChestX-ray14: 00000231_013.png is patient 00000231, `^(\d+)_`), the first
     group of this pattern, matched against the file name, becomes the patient id."""
     location = Path(location)
     if location.is_file() and location.suffix.lower() == ".csv":
-        samples = _read_csv(location)
+        samples = _read_csv(location, keep_unlabelled)
     elif location.is_dir() and (location / "manifest.csv").is_file():
-        samples = _read_csv(location / "manifest.csv")
+        samples = _read_csv(location / "manifest.csv", keep_unlabelled)
     elif location.is_dir():
         samples = _read_folders(location)
     else:
@@ -73,7 +76,7 @@ def _with_patient_from_name(sample: Sample, pattern: re.Pattern[str]) -> Sample:
     return Sample(sample.path, sample.label, match.group(1), sample.source, sample.split) if match else sample
 
 
-def _read_csv(path: Path) -> list[Sample]:
+def _read_csv(path: Path, keep_unlabelled: bool = False) -> list[Sample]:
     samples: list[Sample] = []
     with path.open(newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
@@ -81,7 +84,7 @@ def _read_csv(path: Path) -> list[Sample]:
             raise DatasetError(f"{path} needs at least the columns file,label")
         for line, row in enumerate(reader, start=2):
             label = (row.get("label") or "").strip()
-            if label.lower() in IGNORED_LABELS:
+            if label.lower() in IGNORED_LABELS and not keep_unlabelled:
                 continue
             file = path.parent / row["file"]
             if not file.is_file():

@@ -1,13 +1,21 @@
-"""Fit the quality gate's appearance score and measure the whole gate.
+"""Fit the quality gate's appearance score and measure the whole gate, source by source.
 
     python -m app.ml.fit_quality_gate --data ../shared/datasets/cxr --data ../shared/datasets/nih-64 \
-        --patient-id-regex '^(\d+)_' --report docs/quality-gate.json
+        --data ../shared/datasets/covid-radiography --patient-id-regex '^(\d+)_' --report docs/quality-gate.json
 
-Radiographs are split by patient (hash of the patient id): 80% fit the
-principal subspace and the logistic regression, 20% are held out. Non-chest images come from
-app/ml/gate_negatives.py. Because the negatives are few, their refusal rate is also measured by
-grouped cross-validation: each fold leaves out whole groups (all crops of one photograph, all
-noise, all screenshots...), so it measures images of a kind the score never saw.
+Every real radiograph counts as a positive, whatever its label (Inconclusive films too: they are
+chest radiographs). Three measurements, each of the whole gate (plain checks, score, orientation):
+
+- leave one source out: for each source, the gate is fitted without any of that source's films
+  and then judges all of them. This is the honest number for a hospital the gate never saw.
+- the shipped gate: fitted on 80% of every source (by patient), judged on the other 20%.
+- non-radiographs by grouped cross-validation: each fold leaves out whole groups (all crops of one
+  photograph, all noise, all screenshots...), so it measures kinds of image the score never saw.
+
+Each image's descriptors are computed once, for the image as given and for the four faults the
+gate can put right (rotations, inversion), and every fit and measurement reuses them; decisions
+go through the gate's own functions (plain_refusal, orientation_decision), so what is measured is
+what the app does.
 
 Needs scikit-learn and scikit-image (requirements-dev.txt); the app itself needs only numpy.
 """
@@ -17,7 +25,11 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import logging
+import sys
+import time
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,21 +40,66 @@ from sklearn.preprocessing import StandardScaler
 from app.inference.errors import InputError, QualityGateRefusal
 from app.inference.image import LoadedImage
 from app.inference.image_io import load_image
-from app.inference.quality_gate import GATE_FILE, TRANSFORMS, AppearanceModel, QualityGate, descriptors
-from app.ml.datasets import Sample, read_dataset
+from app.inference.quality_gate import (
+    GATE_FILE,
+    MAX_COLOURFULNESS,
+    TRANSFORMS,
+    AppearanceModel,
+    QualityGate,
+    apply_transform,
+    descriptors,
+    orientation_decision,
+    plain_measures,
+    plain_refusal,
+)
+from app.ml.datasets import read_dataset
 from app.ml.gate_negatives import Negative, all_negatives
+
+log = logging.getLogger("fit_quality_gate")
 
 COMPONENTS = 16
 KEEP_POSITIVES_PERCENTILE = 1.25  # default: the threshold refuses 1.25% of the fitting radiographs (chosen: docs/quality-gate.md)
 HELD_OUT_FRACTION = 0.2
 CV_FOLDS = 5
 SEED = 0
+# Faults a held-out radiograph is given to check the orientation correction: how far to rotate
+# it to *produce* each fault, or invert it.
+FAULTS = {"rot90": 3, "rot180": 2, "rot270": 1, "inverted": None}
 
 
-def held_out(sample: Sample) -> bool:
-    """By patient, never by a dataset's own split (nih-64's shares patients between splits)."""
-    digest = hashlib.sha256(sample.patient_id.encode()).digest()
-    return digest[0] / 256 < HELD_OUT_FRACTION
+@dataclass
+class Radiograph:
+    """One real radiograph, reduced to what every fit and measurement needs."""
+
+    name: str
+    source: str
+    patient_id: str
+    plain_code: str | None  # a refusal by colour or the plain measures, else None
+    descriptors: dict[str, dict[str, Any]]  # transform name -> descriptors of that copy
+
+    @property
+    def held_out(self) -> bool:
+        """By patient (hash of the id), never by a dataset's own split."""
+        return hashlib.sha256(self.patient_id.encode()).digest()[0] / 256 < HELD_OUT_FRACTION
+
+
+def describe_radiograph(name: str, source: str, patient_id: str, image: LoadedImage) -> Radiograph:
+    plain_code = "colour" if image.colourfulness > MAX_COLOURFULNESS else None
+    if plain_code is None:
+        refusal = plain_refusal(plain_measures(image.pixels))
+        plain_code = refusal[0] if refusal else None
+    # Not needed for images refused before the score: keeps memory down.
+    described = {} if plain_code else {t: descriptors(apply_transform(image.pixels, t)) for t in TRANSFORMS}
+    return Radiograph(name, source, patient_id, plain_code, described)
+
+
+def decide(model: AppearanceModel, item: Radiograph) -> str:
+    """'passed', 'reoriented' (wrongly: these are upright films) or the refusal code."""
+    if item.plain_code:
+        return item.plain_code
+    scores = {t: model.score_features(model.features_from(d)) for t, d in item.descriptors.items()}
+    chosen = orientation_decision(scores, model.threshold)
+    return "not_chest_radiograph" if chosen is None else "passed" if chosen == "identity" else "reoriented"
 
 
 def negative_group(negative: Negative) -> str:
@@ -55,115 +112,97 @@ def _logistic(x: np.ndarray, y: np.ndarray) -> tuple[StandardScaler, LogisticReg
     return scaler, model
 
 
-def _appearance(
-    shell: AppearanceModel, scaler: StandardScaler, model: LogisticRegression, xp: np.ndarray, fitted_on: str,
-    refuse_percentile: float,
-) -> AppearanceModel:
-    positive_scores = model.decision_function(scaler.transform(xp))
-    return AppearanceModel(
-        pca_mean=shell.pca_mean,
-        components=shell.components,
-        scaler_mean=scaler.mean_,
-        scaler_scale=scaler.scale_,
-        coef=model.coef_[0],
-        intercept=float(model.intercept_[0]),
-        threshold=float(np.percentile(positive_scores, refuse_percentile)),
-        fitted_on=fitted_on,
-    )
-
-
-def fit(
-    positives: list[np.ndarray], negatives: list[Negative], fitted_on: str, refuse_percentile: float = KEEP_POSITIVES_PERCENTILE
-) -> tuple[AppearanceModel, dict[str, Any]]:
-    pca_inputs = np.stack([descriptors(p)["pca_input"] for p in positives])
+def fit(positives: list[Radiograph], negatives: list[Negative], refuse_percentile: float, fitted_on: str, negative_cv: bool = False) -> tuple[AppearanceModel, dict[str, Any] | None]:
+    """The appearance model from radiographs (their upright descriptors) and non-radiographs.
+    With negative_cv, also the grouped cross-validated refusal of the non-radiographs."""
+    usable = [p.descriptors["identity"] for p in positives if not p.plain_code]
+    pca_inputs = np.stack([d["pca_input"] for d in usable])
     pca_mean = pca_inputs.mean(axis=0)
     _, _, vt = np.linalg.svd(pca_inputs - pca_mean, full_matrices=False)
     shell = AppearanceModel(pca_mean, vt[:COMPONENTS], np.zeros(1), np.ones(1), np.zeros(1), 0.0, 0.0)
-    xp = np.stack([shell.features(p) for p in positives])
+    xp = np.stack([shell.features_from(d) for d in usable])
     xn = np.stack([shell.features(n.image.pixels) for n in negatives])
 
-    # Grouped cross-validation: how often is a negative of an unseen group refused?
-    groups = np.array([negative_group(n) for n in negatives])
-    unique = np.unique(groups)
-    np.random.default_rng(SEED).shuffle(unique)
-    cv_refused = np.zeros(len(negatives), dtype=bool)
-    for fold in np.array_split(unique, CV_FOLDS):
-        test = np.isin(groups, fold)
-        scaler, model = _logistic(np.vstack([xp, xn[~test]]), np.r_[np.ones(len(xp)), np.zeros((~test).sum())])
-        fold_gate = QualityGate(_appearance(shell, scaler, model, xp, fitted_on, refuse_percentile))
-        for index in np.flatnonzero(test):
-            try:
-                fold_gate.check(negatives[index].image)
-            except QualityGateRefusal:
-                cv_refused[index] = True
-
-    scaler, model = _logistic(np.vstack([xp, xn]), np.r_[np.ones(len(xp)), np.zeros(len(xn))])
-    appearance = _appearance(shell, scaler, model, xp, fitted_on, refuse_percentile)
-    by_group = defaultdict(lambda: [0, 0])
-    for group, refused in zip(groups, cv_refused, strict=True):
-        by_group[group][0] += int(refused)
-        by_group[group][1] += 1
-    cv = {
-        "negatives": len(negatives),
-        "refused": int(cv_refused.sum()),
-        "refused_rate": float(cv_refused.mean()),
-        "by_group": {g: {"refused": r, "total": n} for g, (r, n) in sorted(by_group.items())},
-        "note": "each negative judged by the whole gate (plain checks, score, orientation) fitted without its group",
-    }
-    return appearance, cv
-
-
-def measure(gate: QualityGate, positives: list[tuple[str, str, LoadedImage]], negatives: list[Negative]) -> dict[str, Any]:
-    refused: list[dict[str, str]] = []
-    reoriented = 0
-    for name, source, image in positives:
-        try:
-            reoriented += gate.check(image).transform != "identity"
-        except QualityGateRefusal as exc:
-            refused.append({"file": name, "source": source, "reason": exc.code})
-    report: dict[str, Any] = {
-        "radiographs": len(positives),
-        "radiographs_refused": len(refused),
-        "radiographs_refused_rate": len(refused) / max(len(positives), 1),
-        "radiographs_wrongly_reoriented": reoriented,
-        "refused_examples": refused[:15],
-    }
-    if negatives:
-        by_category: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-        for negative in negatives:
-            by_category[negative.category][1] += 1
-            try:
-                gate.check(negative.image)
-            except QualityGateRefusal:
-                by_category[negative.category][0] += 1
-        total = sum(n for _, n in by_category.values())
-        refused_n = sum(r for r, _ in by_category.values())
-        report.update(
-            {
-                "non_chest": total,
-                "non_chest_refused": refused_n,
-                "non_chest_refused_rate": refused_n / max(total, 1),
-                "non_chest_by_category": {k: {"refused": r, "total": n} for k, (r, n) in sorted(by_category.items())},
-            }
+    def appearance(scaler: StandardScaler, model: LogisticRegression) -> AppearanceModel:
+        positive_scores = model.decision_function(scaler.transform(xp))
+        return AppearanceModel(
+            pca_mean=pca_mean, components=shell.components, scaler_mean=scaler.mean_, scaler_scale=scaler.scale_,
+            coef=model.coef_[0], intercept=float(model.intercept_[0]),
+            threshold=float(np.percentile(positive_scores, refuse_percentile)), fitted_on=fitted_on,
         )
-    return report
+
+    cv = None
+    if negative_cv:
+        groups = np.array([negative_group(n) for n in negatives])
+        unique = np.unique(groups)
+        np.random.default_rng(SEED).shuffle(unique)
+        refused = np.zeros(len(negatives), dtype=bool)
+        for fold in np.array_split(unique, CV_FOLDS):
+            test = np.isin(groups, fold)
+            fold_gate = QualityGate(appearance(*_logistic(np.vstack([xp, xn[~test]]), np.r_[np.ones(len(xp)), np.zeros((~test).sum())])))
+            for index in np.flatnonzero(test):
+                try:
+                    fold_gate.check(negatives[index].image)
+                except QualityGateRefusal:
+                    refused[index] = True
+        by_group: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        for group, was_refused in zip(groups, refused, strict=True):
+            by_group[group][0] += int(was_refused)
+            by_group[group][1] += 1
+        cv = {
+            "negatives": len(negatives),
+            "refused": int(refused.sum()),
+            "refused_rate": float(refused.mean()),
+            "by_group": {g: {"refused": r, "total": n} for g, (r, n) in sorted(by_group.items())},
+            "note": "each negative judged by the whole gate (plain checks, score, orientation) fitted without its group",
+        }
+    return appearance(*_logistic(np.vstack([xp, xn]), np.r_[np.ones(len(xp)), np.zeros(len(xn))])), cv
 
 
-def measure_orientation(gate: QualityGate, positives: list[tuple[str, str, LoadedImage]]) -> dict[str, Any]:
-    """Turn held-out radiographs on their side, upside down or negative: are they put right?"""
-    undo = {"rot90": 3, "rot180": 2, "rot270": 1}  # how far to rotate to *produce* each fault
+def judge(model: AppearanceModel, items: list[Radiograph]) -> dict[str, Any]:
+    outcomes = Counter(decide(model, item) for item in items)
+    refused = sum(n for outcome, n in outcomes.items() if outcome not in ("passed", "reoriented"))
+    return {
+        "radiographs": len(items),
+        "refused": refused,
+        "refused_rate": refused / max(len(items), 1),
+        "wrongly_reoriented": outcomes.get("reoriented", 0),
+        "outcomes": dict(sorted(outcomes.items())),
+    }
+
+
+def judge_negatives(model: AppearanceModel, negatives: list[Negative]) -> dict[str, Any]:
+    gate = QualityGate(model)
+    by_category: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for negative in negatives:
+        by_category[negative.category][1] += 1
+        try:
+            gate.check(negative.image)
+        except QualityGateRefusal:
+            by_category[negative.category][0] += 1
+    refused = sum(r for r, _ in by_category.values())
+    return {"non_chest": len(negatives), "refused": refused, "refused_rate": refused / max(len(negatives), 1), "by_category": {k: {"refused": r, "total": n} for k, (r, n) in sorted(by_category.items())}}
+
+
+def judge_orientation(model: AppearanceModel, images: list[LoadedImage]) -> dict[str, dict[str, int]]:
+    """Held-out radiographs turned on their side, upside down or negative: are they put right?"""
+    gate = QualityGate(model)
     results: dict[str, dict[str, int]] = {}
-    for fault in ("rot90", "rot180", "rot270", "inverted"):
+    for fault, turns in FAULTS.items():
         fixed = refused = 0
-        for _, _, image in positives:
-            pixels = (1.0 - image.pixels) if fault == "inverted" else np.rot90(image.pixels, k=undo[fault])
+        for image in images:
+            pixels = (1.0 - image.pixels) if turns is None else np.rot90(image.pixels, k=turns)
             faulty = LoadedImage(pixels=np.ascontiguousarray(pixels, dtype=np.float32), source_format="png", bits=8)
             try:
                 fixed += gate.check(faulty).transform == fault
             except QualityGateRefusal:
                 refused += 1
-        results[fault] = {"corrected": fixed, "refused": refused, "total": len(positives)}
+        results[fault] = {"corrected": fixed, "refused": refused, "total": len(images)}
     return results
+
+
+def sources_text(items: list[Radiograph]) -> str:
+    return ", ".join(f"{k}: {v}" for k, v in sorted(Counter(i.source for i in items).items()))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -173,34 +212,53 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report", type=Path)
     parser.add_argument("--refuse-percentile", type=float, default=KEEP_POSITIVES_PERCENTILE, help="share (%%) of fitting radiographs the threshold refuses")
     parser.add_argument("--patient-id-regex", help="patient ids from file names where a dataset has no patient_id column")
+    parser.add_argument("--orientation-sample", type=int, default=400, help="held-out radiographs turned to check orientation correction")
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    started = time.perf_counter()
 
-    samples = [s for location in args.data for s in read_dataset(location, args.patient_id_regex)]
-    loaded: list[tuple[Sample, LoadedImage]] = []
-    for sample in samples:
+    samples = [s for location in args.data for s in read_dataset(location, args.patient_id_regex, keep_unlabelled=True)]
+    items: list[Radiograph] = []
+    orientation_images: list[LoadedImage] = []
+    rng = np.random.default_rng(SEED)
+    for index, sample in enumerate(samples):
         try:
-            loaded.append((sample, load_image(sample.path)))
+            image = load_image(sample.path)
         except InputError as exc:
-            print(f"skipping {sample.path}: {exc}")
-    fit_images = [img.pixels for s, img in loaded if not held_out(s)]
-    held = [(s.path.name, s.source, img) for s, img in loaded if held_out(s)]
+            log.warning("skipping %s: %s", sample.path, exc)
+            continue
+        item = describe_radiograph(sample.path.name, sample.source, sample.patient_id, image)
+        items.append(item)
+        if item.held_out and rng.random() < args.orientation_sample / (HELD_OUT_FRACTION * len(samples)):
+            orientation_images.append(image)
+        if index % 2000 == 0:
+            log.info("described %d / %d radiographs (%.0f s)", index, len(samples), time.perf_counter() - started)
     negatives = all_negatives(SEED)
-    sources = Counter(s.source for s, _ in loaded if not held_out(s))
-    model, cv = fit(fit_images, negatives, ", ".join(f"{k}: {v}" for k, v in sorted(sources.items())), args.refuse_percentile)
+    sources = sorted({i.source for i in items})
+
+    leave_one_out = {}
+    for source in sources:
+        others = [i for i in items if i.source != source]
+        model, _ = fit(others, negatives, args.refuse_percentile, sources_text(others))
+        leave_one_out[source] = judge(model, [i for i in items if i.source == source])
+        log.info("left out %s: %s", source, leave_one_out[source])
+
+    fit_items = [i for i in items if not i.held_out]
+    model, cv = fit(fit_items, negatives, args.refuse_percentile, sources_text(fit_items), negative_cv=True)
     model.save(args.out)
-    gate = QualityGate(model)
-    held_cxr = [h for h in held if h[1] != "nih-chestxray14"]
+    held = [i for i in items if i.held_out]
     report = {
-        "fit_radiographs": len(fit_images),
+        "fit_radiographs": len(fit_items),
         "fitted_on": model.fitted_on,
         "threshold": model.threshold,
         "refuse_percentile": args.refuse_percentile,
-        "held_out_all": measure(gate, held, negatives),
-        "held_out_cxr_folder": measure(gate, held_cxr, []),
-        "whole_cxr_folder_including_fit": measure(gate, [(s.path.name, s.source, i) for s, i in loaded if s.source != "nih-chestxray14"], []),
+        "leave_one_source_out": leave_one_out,
+        "shipped_gate_held_out_by_source": {s: judge(model, [i for i in held if i.source == s]) for s in sources},
+        "shipped_gate_held_out_all": judge(model, held),
         "grouped_cv_negatives": cv,
-        "orientation_on_held_out_cxr": measure_orientation(gate, held_cxr),
-        "orientation_faults": list(TRANSFORMS)[1:],
+        "shipped_gate_negatives_in_sample": judge_negatives(model, negatives),
+        "orientation_on_held_out": judge_orientation(model, orientation_images),
+        "seconds": round(time.perf_counter() - started, 1),
     }
     text = json.dumps(report, indent=2)
     if args.report:
