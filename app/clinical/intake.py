@@ -18,13 +18,14 @@ from datetime import date, datetime
 from pathlib import Path
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from app.clinical import audit
-from app.clinical.models import Analysis, Patient, Sex, Study
+from app.clinical.models import Analysis, Patient, Sex, Study, validate_patient_id
 from app.inference.errors import InputError
 from app.inference.image_io import load_image
 from app.jobs import queue
@@ -55,6 +56,10 @@ def _patient_from_tags(tags: dict[str, str], user, fallback_id: str = "") -> tup
     patient_id = tags.get("patient_id", "").strip() or fallback_id
     if not patient_id:
         raise IntakeError("This file carries no patient ID. Choose the patient before uploading it.")
+    try:
+        validate_patient_id(patient_id)
+    except ValidationError as exc:
+        raise IntakeError(f"{exc.messages[0]} Choose the patient explicitly and upload again.") from None
     existing = Patient.objects.filter(patient_id=patient_id).first()
     if existing:
         dicom_name = tags.get("patient_name", "").strip()

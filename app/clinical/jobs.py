@@ -11,8 +11,16 @@ from django.utils import timezone
 from app.analysis.jobs import run_engine
 from app.clinical.intake import ANALYSE_STUDY
 from app.clinical.models import Analysis, AnalysisStatus
-from app.jobs.registry import register
+from app.jobs.registry import register, register_failure_hook
 from app.jobs.worker import JobCancelled, JobContext, JobError
+
+
+@register_failure_hook(ANALYSE_STUDY)
+def analysis_failed(job_id: int, payload: dict[str, Any], error: str) -> None:
+    """The job died where the handler could not say so: the study shows "failed" and a Retry."""
+    Analysis.objects.filter(id=payload.get("analysis_id"), status__in=[AnalysisStatus.QUEUED, AnalysisStatus.RUNNING]).update(
+        status=AnalysisStatus.FAILED, message=error, finished_at=timezone.now()
+    )
 
 
 @register(ANALYSE_STUDY)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
@@ -16,8 +19,19 @@ class Sex(models.TextChoices):
     UNKNOWN = "U", "Unknown"
 
 
+def validate_patient_id(value: str) -> None:
+    """Patient IDs go into file names, PDF headers, CSV cells and DICOM tags: printable text only.
+    (A line break made the study's PDF fail; a quote broke the download's file name.)"""
+    if value != value.strip():
+        raise ValidationError("The patient ID must not start or end with a space.")
+    bad = sorted({c for c in value if unicodedata.category(c).startswith("C") or c in '"\\'})
+    if bad:
+        shown = ", ".join(repr(c) for c in bad)
+        raise ValidationError(f"The patient ID contains characters that are not allowed ({shown}): use letters, digits and - _ . / only.")
+
+
 class Patient(models.Model):
-    patient_id = models.CharField("patient ID", max_length=64, unique=True)
+    patient_id = models.CharField("patient ID", max_length=64, unique=True, validators=[validate_patient_id])
     full_name = models.CharField(max_length=200, blank=True)
     sex = models.CharField(max_length=1, choices=Sex.choices, default=Sex.UNKNOWN)
     birth_date = models.DateField(null=True, blank=True)

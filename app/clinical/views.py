@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import mimetypes
+import re
+from datetime import date
 from pathlib import Path
 
 from django.conf import settings
@@ -165,7 +167,6 @@ def study_image(request: HttpRequest, pk: int, kind: str) -> FileResponse:
     if settings.DATA_DIR.derived.resolve() not in path.parents or not path.is_file():
         raise Http404("No such image")
     response = FileResponse(path.open("rb"), content_type=mimetypes.guess_type(path.name)[0] or "image/png")
-    response["Cache-Control"] = "private, max-age=3600"
     return response
 
 
@@ -241,8 +242,24 @@ def study_review(request: HttpRequest, pk: int) -> HttpResponse:
 # -- worklist ---------------------------------------------------------------------------------
 
 
-def filtered_studies(params) -> QuerySet[Study]:  # noqa: ANN001
-    """The worklist's filters and sort order, shared by the page and its CSV export."""
+def clean_filters(params) -> tuple[dict[str, str], list[str]]:  # noqa: ANN001
+    """The worklist's filters from a query string, and what was wrong with them. A bad date is
+    dropped (and said), never passed to the database (it made the page answer 500)."""
+    cleaned = {key: params.get(key, "").strip() for key in ("status", "finding", "reviewed", "q", "from", "to", "sort")}
+    errors = []
+    for key, label in (("from", "From"), ("to", "To")):
+        if cleaned[key]:
+            try:
+                date.fromisoformat(cleaned[key])
+            except ValueError:
+                errors.append(f"{label}: “{cleaned[key][:40]}” is not a date; write it as YYYY-MM-DD. That filter was left out.")
+                cleaned[key] = ""
+    return cleaned, errors
+
+
+def filtered_studies(params: dict[str, str]) -> QuerySet[Study]:
+    """The worklist's filters (already cleaned by clean_filters) and sort order, shared by the page
+    and its CSV export."""
     studies = Study.objects.select_related("patient", "latest_analysis")
     status = params.get("status", "")
     finding = params.get("finding", "")
@@ -272,9 +289,10 @@ def filtered_studies(params) -> QuerySet[Study]:  # noqa: ANN001
 
 @require_GET
 def worklist(request: HttpRequest) -> HttpResponse:
-    page = Paginator(filtered_studies(request.GET), PAGE_SIZE).get_page(request.GET.get("page"))
+    filters, errors = clean_filters(request.GET)
+    page = Paginator(filtered_studies(filters), PAGE_SIZE).get_page(request.GET.get("page"))
     findings = Analysis.objects.exclude(finding="").values_list("finding", flat=True).distinct().order_by("finding")
-    context = {"page": page, "statuses": AnalysisStatus.choices, "findings": list(findings), "filters": request.GET}
+    context = {"page": page, "statuses": AnalysisStatus.choices, "findings": list(findings), "filters": filters, "filter_errors": errors}
     template = "clinical/_worklist_table.html" if request.headers.get("HX-Request") else "clinical/worklist.html"
     return render(request, template, context)
 
@@ -285,10 +303,28 @@ CSV_COLUMNS = [
 ]
 
 
+SPREADSHEET_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> object:
+    """Text a spreadsheet would run as a formula (=HYPERLINK(...), +cmd...) is kept as text."""
+    if isinstance(value, str) and value.startswith(SPREADSHEET_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def download_name(text: str) -> str:
+    """A file-name part that survives any header and file system."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "patient"
+
+
 @require_GET
 def worklist_csv(request: HttpRequest) -> HttpResponse:
     """The worklist with its current filters as CSV: UTF-8 with BOM so spreadsheets read accents."""
-    studies = filtered_studies(request.GET).select_related("latest_analysis__gate_override_by").prefetch_related("reviews__reviewer")
+    filters, errors = clean_filters(request.GET)
+    if errors:
+        return HttpResponse("\n".join(errors), status=400, content_type="text/plain; charset=utf-8")
+    studies = filtered_studies(filters).select_related("latest_analysis__gate_override_by").prefetch_related("reviews__reviewer")
     buffer = io.StringIO()
     buffer.write("\ufeff")
     writer = csv.writer(buffer)
@@ -298,7 +334,8 @@ def worklist_csv(request: HttpRequest) -> HttpResponse:
         a = study.latest_analysis
         review = next(iter(study.reviews.all()), None)
         writer.writerow(
-            [
+            csv_cell(cell)
+            for cell in [
                 study.pk, timezone.localtime(study.uploaded_at).strftime("%Y-%m-%d %H:%M"), study.patient.patient_id,
                 study.patient.full_name, study.patient.sex, a.status if a else "", a.finding if a else "",
                 f"{a.confidence:.3f}" if a and a.confidence is not None else "", f"{a.agreement}/{a.members}" if a and a.agreement is not None else "",
@@ -341,7 +378,7 @@ def study_report(request: HttpRequest, pk: int) -> HttpResponse:
     pdf = build_pdf(study, preview)
     audit.record(request.user, audit.EXPORTED, study, f"Report of study {study.pk} printed as PDF")
     response = HttpResponse(pdf, content_type="application/pdf")
-    response["Content-Disposition"] = f'inline; filename="report-{study.patient.patient_id}-{study.pk}.pdf"'
+    response["Content-Disposition"] = f'inline; filename="report-{download_name(study.patient.patient_id)}-{study.pk}.pdf"'
     return response
 
 

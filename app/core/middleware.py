@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 # Everything the UI needs is served by this app: no CDN, no inline script, no remote fonts. The
@@ -32,4 +33,9 @@ class ContentSecurityPolicyMiddleware:
         response = self.get_response(request)
         response.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         response.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated and not request.path.startswith(settings.STATIC_URL):
+            # Patient data must not outlive the session in the browser's cache (Back after log-out,
+            # a shared workstation): nothing a logged-in user sees is stored.
+            response["Cache-Control"] = "no-store"
         return response

@@ -7,6 +7,7 @@ touched the row runs it.
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Any
 
@@ -15,6 +16,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from app.jobs.models import MAX_ATTEMPTS, Job, JobState
+
+log = logging.getLogger(__name__)
 
 CLAIM_CANDIDATES = 5  # how many queued ids one claim attempt tries before looking again
 
@@ -128,19 +131,33 @@ def requeue_orphaned(*, all_running: bool = False, stale_after: timedelta | None
             raise ValueError("requeue_orphaned needs all_running=True or stale_after")
         running = running.filter(heartbeat_at__lt=timezone.now() - stale_after)
     now = timezone.now()
-    failed = running.filter(attempts__gte=MAX_ATTEMPTS).update(
-        state=JobState.FAILED,
-        finished_at=now,
-        progress_message="Failed",
-        error=(
-            f"The analysis stopped unexpectedly {MAX_ATTEMPTS} times while processing this item, "
-            "so it was not tried again. The file may be damaged; check it and retry."
-        ),
+    doomed = list(running.filter(attempts__gte=MAX_ATTEMPTS).values_list("id", flat=True))
+    error = (
+        f"The work stopped unexpectedly {MAX_ATTEMPTS} times while processing this item, "
+        "so it was not tried again. The file may be damaged; check it and retry."
+    )
+    failed = Job.objects.filter(id__in=doomed, state=JobState.RUNNING).update(
+        state=JobState.FAILED, finished_at=now, progress_message="Failed", error=error
     )
     requeued = running.filter(attempts__lt=MAX_ATTEMPTS).update(
         **_back_to_queue("Waiting (re-queued after an unexpected stop)")
     )
+    for job in Job.objects.filter(id__in=doomed, state=JobState.FAILED):
+        notify_failure(job, error)
     return requeued, failed
+
+
+def notify_failure(job: Job, error: str) -> None:
+    """Let the job's kind mark what it was working for as failed (see registry.register_failure_hook)."""
+    from app.jobs import registry
+
+    hook = registry.failure_hook_for(job.kind)
+    if hook is None:
+        return
+    try:
+        hook(job.id, job.payload, error)
+    except Exception:  # the hook's own failure must not stop a requeue or the worker
+        log.exception("Failure hook for %s failed", job)
 
 
 def queue_position(job: Job) -> int | None:

@@ -13,9 +13,14 @@ if TYPE_CHECKING:
     from app.jobs.worker import JobContext
 
 Handler = Callable[["JobContext"], dict[str, Any] | None]
+# Told when a job failed where its handler could not see it: an unexpected error, or a job that
+# crashed its worker MAX_ATTEMPTS times. It gets the job's id, payload and error, so the rows the
+# job was working for (an analysis, an import) can say "failed" instead of waiting for ever.
+FailureHook = Callable[[int, dict[str, Any], str], None]
 WarmUp = Callable[[], dict[str, Any]]
 
 _handlers: dict[str, Handler] = {}
+_failure_hooks: dict[str, FailureHook] = {}
 _warmups: list[WarmUp] = []
 _periodic: list[tuple[Callable[[], None], float]] = []
 
@@ -28,6 +33,18 @@ def register(kind: str) -> Callable[[Handler], Handler]:
         return func
 
     return decorator
+
+
+def register_failure_hook(kind: str) -> Callable[[FailureHook], FailureHook]:
+    def decorator(func: FailureHook) -> FailureHook:
+        _failure_hooks[kind] = func
+        return func
+
+    return decorator
+
+
+def failure_hook_for(kind: str) -> FailureHook | None:
+    return _failure_hooks.get(kind)
 
 
 def register_warmup(func: WarmUp) -> WarmUp:

@@ -157,7 +157,9 @@ class Worker:
             log.info("%s failed: %s", job, exc)
         except Exception as exc:
             log.exception("%s failed with an unexpected error", job)
-            queue.mark_failed(job, self.worker_id, f"Unexpected error: {exc.__class__.__name__}: {exc}")
+            error = f"Unexpected error: {exc.__class__.__name__}: {exc}"
+            if queue.mark_failed(job, self.worker_id, error):
+                queue.notify_failure(job, error)
         finally:
             self.current_job_id = None
             close_old_connections()
