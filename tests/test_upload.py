@@ -84,3 +84,49 @@ class UploadTestCase(BaseTestCase):
         existing = Patient.objects.get(patient_id="16d7f894-55d7-4d95-8957-d18987f0e981")
         r = self.client.post(reverse("upload"), {"patient": existing.pk, "files": [upload_file(DICOM_MONO2)]})
         self.assertEqual(Study.objects.get().patient, existing)
+
+
+class SimultaneousUploadTestCase(BaseTestCase):
+    """Two uploads of one new file at the same moment: each checks "already stored?" before the
+    other has committed, so the second insert meets the unique sha256. It must say "already
+    stored", not fail (it was HTTP 500: the lookup ran inside a broken transaction)."""
+
+    def test_the_second_of_two_simultaneous_uploads_is_reported_as_already_stored(self) -> None:
+        from unittest import mock
+
+        from django.db.models.query import QuerySet
+
+        from tests.clinical_factories import StudyFactory
+
+        self.client.login(username="bob", password=PASSWORD)
+        patient = PatientFactory()
+        content = _a_png()
+        import hashlib
+
+        other = StudyFactory(sha256=hashlib.sha256(content).hexdigest(), patient=patient)  # the other upload's row
+        real_first = QuerySet.first
+        calls = {"n": 0}
+
+        def first_misses_once(qs):  # noqa: ANN001, ANN202
+            calls["n"] += 1
+            return None if calls["n"] == 1 else real_first(qs)  # the pre-check ran before the other commit
+
+        with mock.patch.object(QuerySet, "first", first_misses_once):
+            r = self.client.post(reverse("upload"), {"patient": patient.pk, "files": [SimpleUploadedFile("chest.png", content)]})
+        self.assertEqual(r.status_code, 200)
+        self.assertContains(r, "Already stored")
+        self.assertEqual(list(Study.objects.values_list("pk", flat=True)), [other.pk])
+        self.assertEqual(Job.objects.count(), 0)
+        self.assertEqual([p.name for p in settings.DATA_DIR.originals.iterdir() if p.name.startswith(".incoming")], [])
+
+
+def _a_png() -> bytes:
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    yy, xx = np.mgrid[0:300, 0:300]
+    Image.fromarray(((xx * 7 + yy * 3) % 256).astype(np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()

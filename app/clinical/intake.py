@@ -71,14 +71,18 @@ def _patient_from_tags(tags: dict[str, str], user, fallback_id: str = "") -> tup
             )
         return existing, False
     age = tags.get("patient_age", "")
-    patient = Patient.objects.create(
-        patient_id=patient_id,
-        full_name=tags.get("patient_name", ""),
-        sex=tags.get("patient_sex", "U")[:1] if tags.get("patient_sex", "U")[:1] in Sex.values else Sex.UNKNOWN,
-        birth_date=_parse_dicom_date(tags.get("patient_birth_date", "")),
-        age_years=int(age.rstrip("Y")) if age.rstrip("Y").isdigit() else None,
-        created_by=user,
-    )
+    try:
+        with transaction.atomic():  # a simultaneous upload may create the same patient
+            patient = Patient.objects.create(
+                patient_id=patient_id,
+                full_name=tags.get("patient_name", ""),
+                sex=tags.get("patient_sex", "U")[:1] if tags.get("patient_sex", "U")[:1] in Sex.values else Sex.UNKNOWN,
+                birth_date=_parse_dicom_date(tags.get("patient_birth_date", "")),
+                age_years=int(age.rstrip("Y")) if age.rstrip("Y").isdigit() else None,
+                created_by=user,
+            )
+    except IntegrityError:
+        return Patient.objects.get(patient_id=patient_id), False
     audit.record(user, audit.CREATED, patient, f"Patient {patient_id} created from {'DICOM tags' if tags.get('patient_id') else 'the file name'}")
     return patient, True
 
@@ -128,20 +132,23 @@ def intake(upload: UploadedFile | File, user, patient: Patient | None, *, patien
             target = settings.DATA_DIR.originals / stored_name
             os.replace(incoming, target)
             try:
-                study = Study.objects.create(
-                    patient=patient,
-                    sha256=sha256,
-                    original_name=Path(upload.name or "upload").name[:255],
-                    stored_name=stored_name,
-                    file_format=image.source_format,
-                    size_bytes=target.stat().st_size,
-                    width=image.width,
-                    height=image.height,
-                    dicom=image.metadata,
-                    study_date=_parse_dicom_date(image.metadata.get("study_date", "")) or date.today(),
-                    accession_number=image.metadata.get("accession_number", "")[:64],
-                    uploaded_by=user,
-                )
+                # A savepoint of its own: if the same file was stored by a simultaneous upload, only
+                # this insert is rolled back and the lookup below still runs in a usable transaction.
+                with transaction.atomic():
+                    study = Study.objects.create(
+                        patient=patient,
+                        sha256=sha256,
+                        original_name=Path(upload.name or "upload").name[:255],
+                        stored_name=stored_name,
+                        file_format=image.source_format,
+                        size_bytes=target.stat().st_size,
+                        width=image.width,
+                        height=image.height,
+                        dicom=image.metadata,
+                        study_date=_parse_dicom_date(image.metadata.get("study_date", "")) or date.today(),
+                        accession_number=image.metadata.get("accession_number", "")[:64],
+                        uploaded_by=user,
+                    )
             except IntegrityError:
                 # The same file arrived twice at once; the other upload stored it.
                 existing = Study.objects.get(sha256=sha256)
