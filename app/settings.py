@@ -13,6 +13,8 @@ Environment variables (all optional):
     CXR_GPU_MEMORY_BUDGET_MB      GPU memory the ensemble may keep resident (default 6144)
     CXR_MODEL_PACK                name of the pack to activate (default: the newest installed)
     CXR_ENABLE_DIAGNOSTIC_JOBS    "1" registers the diagnostics.* job kinds (used by tests)
+    CXR_SESSION_IDLE_SECONDS      idle log-out after this many seconds, overriding the administrator's
+                                  setting (tests, kiosks; default: Clinic settings, 30 minutes)
 """
 
 from __future__ import annotations
@@ -72,6 +74,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "app.core.idle.IdleTimeoutMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "app.core.roles.RoleAccessMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -176,8 +179,10 @@ X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Strict"
 CSRF_COOKIE_SAMESITE = "Strict"
-SESSION_COOKIE_AGE = 30 * 60  # log out after 30 idle minutes: workstations are shared
-SESSION_SAVE_EVERY_REQUEST = True  # so the timeout counts from the last request (idle timeout)
+# Idle log-out is app/core/idle.py (background polls do not count as activity); the cookie itself
+# lives at most one working day.
+SESSION_COOKIE_AGE = 12 * 60 * 60
+SESSION_IDLE_SECONDS = _env_int("CXR_SESSION_IDLE_SECONDS", 0)  # 0: the administrator's setting
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 

@@ -160,3 +160,53 @@ def test_the_whole_clinical_path(app: LaunchedApp) -> None:
         assert page.locator("text=quality gate overruled (not_chest_radiograph), analysed anyway").count() == 1
         shot("10-audit-gate-override")
         browser.close()
+
+
+@pytest.fixture
+def idle_app(tmp_path: Path):  # noqa: ANN201
+    data = tmp_path / "data"
+    launched = LaunchedApp(data, offline_guard=True, env={"CXR_SESSION_IDLE_SECONDS": "20"}).start()
+    yield launched
+    assert launched.terminate() == 0
+
+
+def test_an_open_worklist_does_not_keep_a_session_alive(idle_app: LaunchedApp) -> None:
+    """Idle time 20 s; the worklist polls every 10 s. 40 s later the polling page has gone to the
+    login page by itself, says why, and patient pages need a new log-in."""
+    playwright = pytest.importorskip("playwright.sync_api")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with playwright.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"])
+        page = browser.new_page(viewport={"width": 1366, "height": 768})
+        page.goto(idle_app.url)
+        page.wait_for_url("**/setup/")
+        page.fill("#id_clinic_name", "Riverside Field Clinic")
+        page.fill("#id_username", "admin")
+        page.fill("#id_password1", PASSWORD)
+        page.fill("#id_password2", PASSWORD)
+        page.click("text=Create administrator")
+        page.wait_for_url(idle_app.url)
+        page.goto(idle_app.url + "admin/users/new/")
+        page.fill("#id_username", "rita")
+        page.fill("#id_password1", PASSWORD)
+        page.fill("#id_password2", PASSWORD)
+        page.select_option("#id_role", "Radiographer")
+        page.click("text=Create account")
+        page.wait_for_url("**/admin/users/")
+        page.context.clear_cookies()
+        page.goto(idle_app.url + "login/")
+        page.fill("#id_username", "rita")
+        page.fill("#id_password", PASSWORD)
+        page.click("button:has-text('Log in')")
+        page.wait_for_url(idle_app.url)
+        page.goto(idle_app.url + "worklist/")
+        page.wait_for_selector("#worklist-table")
+        started = time.monotonic()
+        page.wait_for_timeout(40_000)  # nobody touches it; it polls every 10 s
+        assert time.monotonic() - started >= 40
+        assert "/login/" in page.url, page.url
+        assert page.is_visible("text=You were logged out after 20 seconds without activity.")
+        page.screenshot(path=str(ARTIFACTS / "11-idle-logout.png"), full_page=True)
+        page.goto(idle_app.url + "worklist/")
+        assert "/login/" in page.url
+        browser.close()

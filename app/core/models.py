@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 
@@ -13,6 +14,9 @@ class ClinicSettings(models.Model):
     last_backup_at = models.DateTimeField(null=True, blank=True)
     last_backup_error = models.TextField(blank=True)
     retention_days = models.PositiveIntegerField(null=True, blank=True, help_text="remove studies older than this; empty keeps them forever")
+    session_idle_minutes = models.PositiveSmallIntegerField(
+        default=30, validators=[MinValueValidator(1), MaxValueValidator(480)], help_text="log out after this many minutes without a click or key press"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -51,6 +51,7 @@ ACCESS: dict[str, frozenset[str]] = {
     "audit_log": ADMINS,
     "user_list": ADMINS,
     "user_create": ADMINS,
+    "clinic_settings": ADMINS,
     "backups": ADMINS,
     "backup_now": ADMINS,
     "retention": ADMINS,

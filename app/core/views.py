@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model, login
@@ -79,11 +80,40 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "core/home.html", context)
 
 
+class ClinicSettingsForm(forms.ModelForm):
+    class Meta:
+        model = ClinicSettings
+        fields = ("clinic_name", "session_idle_minutes")
+        labels = {"session_idle_minutes": "Log out after (minutes without activity)"}
+
+
+def clinic_settings(request: HttpRequest) -> HttpResponse:
+    clinic = ClinicSettings.current() or ClinicSettings.objects.create(pk=1, clinic_name="Clinic")
+    form = ClinicSettingsForm(request.POST or None, instance=clinic)
+    if request.method == "POST" and form.is_valid():
+        changed = {f: str(form.cleaned_data[f]) for f in form.changed_data}
+        form.save()
+        from app.clinical import audit
+
+        audit.record(request.user, audit.CHANGED, clinic, "Clinic settings changed", **changed)
+        messages.success(request, "Settings saved.")
+        return redirect("clinic_settings")
+    return render(request, "core/clinic_settings.html", {"form": form, "env_idle_seconds": settings.SESSION_IDLE_SECONDS})
+
+
 class LoginView(auth_views.LoginView):
     """Django's login, except that a fresh install goes to the first-run set-up instead."""
 
     template_name = "core/login.html"
     redirect_authenticated_user = True
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        from app.core.idle import describe_idle
+
+        expired = self.request.GET.get("expired", "")
+        context["expired_after"] = describe_idle(int(expired)) if expired.isdigit() and 0 < int(expired) < 10**6 else None
+        return context
 
     @method_decorator(login_not_required)
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
