@@ -164,6 +164,8 @@ def redirect_missing_console(data_dir: datadir.DataDir) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if os.name == "posix":
+        os.umask(datadir.PRIVATE_UMASK)  # database, images, logs, backups: owner-only from birth
     data_dir = datadir.resolve(args.data_dir)
     os.environ[datadir.ENV_VAR] = str(data_dir.root)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "app.settings")

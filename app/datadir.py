@@ -30,6 +30,10 @@ APP_NAME = "CXRWorkstation"
 APP_AUTHOR = "CXRWorkstation"
 ENV_VAR = "CXR_DATA_DIR"
 SECRET_KEY_BYTES = 50
+# Patient data: folders closed to other local accounts; new files owner-only (launcher.py sets
+# the umask to PRIVATE_UMASK for the whole process).
+PRIVATE_FOLDER_MODE = 0o700
+PRIVATE_UMASK = 0o077
 
 
 @dataclass(frozen=True)
@@ -81,7 +85,10 @@ class DataDir:
         return self.root / "server.json"
 
     def prepare(self) -> None:
-        """Create the folder tree and the secret key. Safe to call repeatedly."""
+        """Create the folder tree and the secret key. Safe to call repeatedly.
+
+        The tree holds patient data: on POSIX every folder is made owner-only (0700), which closes
+        everything below it to other local accounts, including files written before this rule."""
         for folder in (
             self.root,
             self.originals,
@@ -92,6 +99,8 @@ class DataDir:
             self.backups,
         ):
             folder.mkdir(parents=True, exist_ok=True)
+            if os.name == "posix":
+                folder.chmod(PRIVATE_FOLDER_MODE)
         read_or_create_secret_key(self.secret_key_file)
 
 

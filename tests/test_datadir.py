@@ -37,6 +37,17 @@ def test_it_creates_the_tree_and_a_private_secret_key(tmp_path: Path) -> None:
     assert d.secret_key_file.read_text() == key  # stable across starts
 
 
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
+def test_it_closes_the_tree_to_other_accounts_even_if_it_was_open(tmp_path: Path) -> None:
+    d = datadir.DataDir(tmp_path / "d")
+    d.prepare()
+    for folder in (d.root, d.originals, d.logs, d.backups):
+        folder.chmod(0o755)  # as an older release left it
+    d.prepare()
+    for folder in (d.root, d.originals, d.derived, d.logs, d.cache, d.model_packs, d.backups):
+        assert folder.stat().st_mode & 0o777 == 0o700, folder
+
+
 def test_each_install_gets_its_own_key(tmp_path: Path) -> None:
     a, b = datadir.DataDir(tmp_path / "a"), datadir.DataDir(tmp_path / "b")
     a.prepare()

@@ -45,6 +45,10 @@ def test_it_answers_health_and_exits_cleanly_on_sigterm(app_dir: Path) -> None:
         assert health["version"]
         assert app.url.startswith("http://127.0.0.1:")
         assert (app_dir / "secret_key").stat().st_mode & 0o777 == 0o600
+        # Patient data is the owner's alone: the folder and every file the app wrote.
+        assert app_dir.stat().st_mode & 0o777 == 0o700
+        for written in ("db.sqlite3", "logs/app.log"):
+            assert (app_dir / written).stat().st_mode & 0o077 == 0, written
     finally:
         code = app.terminate()
     assert code == 0, app.output()
