@@ -70,6 +70,9 @@ def initialize(*, single_workstation: bool = True) -> dict[str, object]:
         report["migrated"] = pending
         log.info("Applied %d migrations", len(pending))
     if single_workstation:
+        from app.leftovers import clean_leftovers
+
+        report["leftovers_removed"] = clean_leftovers()
         requeued, failed = queue.requeue_orphaned(all_running=True)
         if requeued or failed:
             log.warning("Re-queued %d jobs interrupted by an unexpected stop; failed %d", requeued, failed)
