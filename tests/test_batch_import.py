@@ -15,6 +15,7 @@ from app.clinical import batch_import
 from app.clinical.models import ImportItem, Study
 from app.inference.sample import chest_phantom
 from app.jobs import queue
+from app.jobs.models import Priority
 from app.jobs.models import JobState
 from app.jobs.worker import Worker
 from tests.base import PASSWORD, BaseTestCase
@@ -63,6 +64,8 @@ class BatchImportTestCase(BaseTestCase):
         # Analyses are queued in the same order.
         kinds = [j.payload.get("analysis_id") for j in queue.Job.objects.filter(kind="clinical.analyse_study").order_by("id")]
         self.assertEqual(kinds, sorted(kinds))
+        # ...as bulk work, so an upload at the desk is analysed first.
+        self.assertEqual(set(queue.Job.objects.values_list("priority", flat=True)), {Priority.BULK})
         page = self.client.get(reverse("batch_import_detail", kwargs={"pk": batch.pk}))
         self.assertContains(page, "7 of 7 files")
         self.assertContains(page, "finished")

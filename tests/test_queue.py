@@ -8,7 +8,7 @@ from django.test import TestCase
 from django.utils import timezone
 
 from app.jobs import queue
-from app.jobs.models import MAX_ATTEMPTS, Job, JobState
+from app.jobs.models import MAX_ATTEMPTS, Job, JobState, Priority
 from app.jobs.worker import Worker
 
 
@@ -77,6 +77,30 @@ class QueueTestCase(TestCase):
         b = queue.enqueue("diagnostics.sleep")
         self.assertEqual(queue.queue_position(a), 1)
         self.assertEqual(queue.queue_position(b), 2)
+
+    def test_a_person_waiting_goes_ahead_of_bulk_work(self) -> None:
+        bulk = [queue.enqueue("diagnostics.sleep", priority=Priority.BULK) for _ in range(50)]
+        upload = queue.enqueue("diagnostics.sleep")
+        backup = queue.enqueue("diagnostics.sleep", priority=Priority.URGENT)
+        self.assertEqual(queue.queue_position(backup), 1)
+        self.assertEqual(queue.queue_position(upload), 2)
+        self.assertEqual(queue.queue_position(bulk[0]), 3)
+        self.assertEqual(queue.queue_position(bulk[-1]), 52)
+        self.assertEqual([queue.claim_next("w").id for _ in range(3)], [backup.id, upload.id, bulk[0].id])
+
+    def test_back_up_now_and_a_folder_import_queue_at_their_priorities(self) -> None:
+        from django.contrib.auth.models import User
+        from django.urls import reverse
+
+        from app.core.models import ClinicSettings
+        from app.core.roles import ADMINISTRATOR, grant
+        from app.maintenance.jobs import BACKUP
+
+        ClinicSettings.objects.create(pk=1, clinic_name="Clinic", backup_folder="/tmp")
+        grant(User.objects.create_user("alice", password="pw-long-enough-1"), ADMINISTRATOR)
+        self.client.login(username="alice", password="pw-long-enough-1")
+        self.client.post(reverse("backup_now"))
+        self.assertEqual(Job.objects.get(kind=BACKUP).priority, Priority.URGENT)
 
 
 class WorkerTestCase(TestCase):

@@ -19,6 +19,7 @@ from app.clinical.intake import IntakeError, intake
 from app.clinical.models import ImportBatch, ImportItem, ImportItemStatus, Patient
 from app.inference.image_io import DICOM_MAGIC_OFFSET, sniff
 from app.jobs import queue
+from app.jobs.models import Priority
 from app.jobs.registry import register
 from app.jobs.worker import JobContext
 
@@ -36,7 +37,7 @@ def start(folder: Path, user, patient: Patient | None = None) -> ImportBatch:  #
     with transaction.atomic():
         batch = ImportBatch.objects.create(folder=str(folder), created_by=user, patient=patient)
         ImportItem.objects.bulk_create([ImportItem(batch=batch, position=i, path=str(p)) for i, p in enumerate(files)])
-        batch.job = queue.enqueue(BATCH_IMPORT, {"batch_id": batch.id})
+        batch.job = queue.enqueue(BATCH_IMPORT, {"batch_id": batch.id}, priority=Priority.BULK)
         batch.save(update_fields=["job"])
     return batch
 
@@ -73,7 +74,7 @@ def run_batch_import(ctx: JobContext) -> dict[str, Any]:
                 if sniff(head) is None and path.suffix.lower() not in {".dcm", ".dicom", ""}:
                     raise IntakeError("not a PNG, JPEG or DICOM image")
                 handle.seek(0)
-                result = intake(File(handle, name=path.name), batch.created_by, batch.patient, patient_from_name=True)
+                result = intake(File(handle, name=path.name), batch.created_by, batch.patient, patient_from_name=True, priority=Priority.BULK)
             study = result.study
             status = ImportItemStatus.DUPLICATE if result.duplicate else ImportItemStatus.STORED
             message = f"same file as study {study.pk}" if result.duplicate else ""

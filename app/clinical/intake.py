@@ -29,6 +29,7 @@ from app.clinical.models import Analysis, Patient, Sex, Study, validate_patient_
 from app.inference.errors import InputError
 from app.inference.image_io import load_image
 from app.jobs import queue
+from app.jobs.models import Priority
 
 ANALYSE_STUDY = "clinical.analyse_study"
 EXTENSIONS = {"png": ".png", "jpeg": ".jpg", "dicom": ".dcm"}
@@ -87,7 +88,7 @@ def _patient_from_tags(tags: dict[str, str], user, fallback_id: str = "") -> tup
     return patient, True
 
 
-def queue_analysis(study: Study, *, gate_override_by=None, gate_override_reason: str = "") -> Analysis:  # noqa: ANN001
+def queue_analysis(study: Study, *, gate_override_by=None, gate_override_reason: str = "", priority: int = Priority.NORMAL) -> Analysis:  # noqa: ANN001
     """A new analysis of the study, queued. With gate_override_by, the quality gate's refusal is
     overruled by that person for the stated reason (see Engine.analyse_image)."""
     override = gate_override_by is not None
@@ -97,16 +98,17 @@ def queue_analysis(study: Study, *, gate_override_by=None, gate_override_reason:
         gate_override_reason=gate_override_reason if override else "",
         gate_override_at=timezone.now() if override else None,
     )
-    analysis.job = queue.enqueue(ANALYSE_STUDY, {"analysis_id": analysis.id, "override_gate": override})
+    analysis.job = queue.enqueue(ANALYSE_STUDY, {"analysis_id": analysis.id, "override_gate": override}, priority=priority)
     analysis.save(update_fields=["job"])
     Study.objects.filter(id=study.id).update(latest_analysis=analysis)
     study.latest_analysis = analysis
     return analysis
 
 
-def intake(upload: UploadedFile | File, user, patient: Patient | None, *, patient_from_name: bool = False) -> IntakeResult:  # noqa: ANN001
+def intake(upload: UploadedFile | File, user, patient: Patient | None, *, patient_from_name: bool = False, priority: int = Priority.NORMAL) -> IntakeResult:  # noqa: ANN001
     """`patient_from_name`: files without a patient (PNG, JPEG) belong to the patient whose ID is
-    the file name without extension (screening-day convention: RFC-0042.png), created if new."""
+    the file name without extension (screening-day convention: RFC-0042.png), created if new.
+    `priority`: of the analysis job (a folder import's films queue as bulk, behind uploads)."""
     incoming = settings.DATA_DIR.originals / f".incoming-{uuid.uuid4().hex}"
     try:
         digest = hashlib.sha256()
@@ -153,7 +155,7 @@ def intake(upload: UploadedFile | File, user, patient: Patient | None, *, patien
                 # The same file arrived twice at once; the other upload stored it.
                 existing = Study.objects.get(sha256=sha256)
                 return IntakeResult(existing, duplicate=True)
-            queue_analysis(study)
+            queue_analysis(study, priority=priority)
             audit.record(user, audit.CREATED, study, f"Radiograph {study.original_name} uploaded for patient {patient.patient_id}", sha256=sha256)
         return IntakeResult(study, duplicate=False, created_patient=created_patient)
     finally:

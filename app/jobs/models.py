@@ -11,6 +11,9 @@ State machine (every transition is a conditional UPDATE, so it happens at most o
       └──────────cancel──────────────────────────▶ cancelled
 
 A job in a final state (succeeded, failed, cancelled) never changes again; retry creates a new job.
+
+Order: the queued job with the highest priority runs first, then the oldest. Work a person is
+waiting for at the desk (Back up now) goes ahead of bulk work (a thousand imported films).
 """
 
 from __future__ import annotations
@@ -34,10 +37,17 @@ FINAL_STATES = (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
 MAX_ATTEMPTS = 3
 
 
+class Priority(models.IntegerChoices):
+    BULK = -10, "Bulk"  # folder imports and their analyses
+    NORMAL = 0, "Normal"  # an upload's analysis
+    URGENT = 10, "Urgent"  # asked for by a person now (Back up now)
+
+
 class Job(models.Model):
     kind = models.CharField(max_length=64)
     payload = models.JSONField(default=dict, blank=True)
     state = models.CharField(max_length=16, choices=JobState.choices, default=JobState.QUEUED)
+    priority = models.SmallIntegerField(choices=Priority.choices, default=Priority.NORMAL)
     progress = models.FloatField(default=0.0, help_text="0..1")
     progress_message = models.CharField(max_length=200, blank=True)
     result = models.JSONField(null=True, blank=True)
@@ -53,6 +63,7 @@ class Job(models.Model):
     class Meta:
         indexes = [
             models.Index(fields=["state", "id"], name="job_state_id"),
+            models.Index(fields=["state", "-priority", "id"], name="job_claim_order"),
         ]
 
     def __str__(self) -> str:

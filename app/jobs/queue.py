@@ -12,25 +12,25 @@ from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
-from app.jobs.models import MAX_ATTEMPTS, Job, JobState
+from app.jobs.models import MAX_ATTEMPTS, Job, JobState, Priority
 
 log = logging.getLogger(__name__)
 
 CLAIM_CANDIDATES = 5  # how many queued ids one claim attempt tries before looking again
 
 
-def enqueue(kind: str, payload: dict[str, Any] | None = None) -> Job:
-    return Job.objects.create(kind=kind, payload=payload or {})
+def enqueue(kind: str, payload: dict[str, Any] | None = None, priority: int = Priority.NORMAL) -> Job:
+    return Job.objects.create(kind=kind, payload=payload or {}, priority=priority)
 
 
 def claim_next(worker_id: str) -> Job | None:
-    """Atomically take the oldest queued job for this worker, or None if there is none."""
+    """Atomically take the next queued job (highest priority, then oldest), or None if there is none."""
     while True:
         candidates = list(
-            Job.objects.filter(state=JobState.QUEUED).order_by("id").values_list("id", flat=True)[:CLAIM_CANDIDATES]
+            Job.objects.filter(state=JobState.QUEUED).order_by("-priority", "id").values_list("id", flat=True)[:CLAIM_CANDIDATES]
         )
         if not candidates:
             return None
@@ -164,4 +164,5 @@ def queue_position(job: Job) -> int | None:
     """1 for the next job to run; None unless the job is queued."""
     if job.state != JobState.QUEUED:
         return None
-    return Job.objects.filter(state=JobState.QUEUED, id__lte=job.id).count()
+    ahead = Q(priority__gt=job.priority) | Q(priority=job.priority, id__lte=job.id)
+    return Job.objects.filter(ahead, state=JobState.QUEUED).count()

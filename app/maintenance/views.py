@@ -12,7 +12,7 @@ from app import backup
 from app.clinical import audit
 from app.core.models import ClinicSettings
 from app.jobs import queue
-from app.jobs.models import Job
+from app.jobs.models import Job, Priority
 from app.maintenance.jobs import BACKUP, backup_pending
 
 
@@ -50,7 +50,7 @@ def backup_now(request: HttpRequest) -> HttpResponse:
     elif backup_pending():
         messages.info(request, "A backup is already waiting or running.")
     else:
-        queue.enqueue(BACKUP, {"requested_by": request.user.get_username()})
+        queue.enqueue(BACKUP, {"requested_by": request.user.get_username()}, priority=Priority.URGENT)
         audit.record(request.user, audit.EXPORTED, clinic, f"Backup to {clinic.backup_folder} requested")
         messages.success(request, "The backup has started; this page shows when it is done.")
     return redirect("backups")
