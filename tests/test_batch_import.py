@@ -15,8 +15,7 @@ from app.clinical import batch_import
 from app.clinical.models import ImportItem, Study
 from app.inference.sample import chest_phantom
 from app.jobs import queue
-from app.jobs.models import Priority
-from app.jobs.models import JobState
+from app.jobs.models import JobState, Priority
 from app.jobs.worker import Worker
 from tests.base import PASSWORD, BaseTestCase
 
