@@ -12,7 +12,8 @@ from django.urls import reverse
 from PIL import Image
 
 from app.clinical import batch_import
-from app.clinical.models import ImportItem, Study
+from app.clinical.models import ImportBatch, ImportItem, Study
+from app.core.models import ClinicSettings
 from app.inference.sample import chest_phantom
 from app.jobs import queue
 from app.jobs.models import JobState, Priority
@@ -39,6 +40,12 @@ class BatchImportTestCase(BaseTestCase):
     @pytest.fixture(autouse=True)
     def _folder(self, tmp_path: Path) -> None:
         self.folder = make_folder(tmp_path / "screening-day")
+        self.tmp_path = tmp_path
+
+    def setUp(self) -> None:
+        super().setUp()
+        # The administrator allows the folder the X-ray unit exports to (here: the test's tmp_path).
+        ClinicSettings.objects.filter(pk=1).update(import_folders=str(self.tmp_path))
 
     def run_import(self, worker: Worker | None = None) -> None:
         worker = worker or Worker(worker_id="w")
@@ -98,3 +105,74 @@ class BatchImportTestCase(BaseTestCase):
         self.client.login(username="bob", password=PASSWORD)
         self.assertContains(self.client.post(reverse("batch_import_start"), {"folder": "usb"}), "full path")
         self.assertContains(self.client.post(reverse("batch_import_start"), {"folder": "/no/such/folder"}), "There is no folder")
+
+    def test_it_refuses_folders_outside_the_allowed_places(self) -> None:
+        self.client.login(username="bob", password=PASSWORD)
+        from django.conf import settings
+
+        for folder in ("/etc", "/usr", str(settings.DATA_DIR.root), str(settings.DATA_DIR.originals)):
+            r = self.client.post(reverse("batch_import_start"), {"folder": folder})
+            self.assertEqual(r.status_code, 200, folder)
+            self.assertTrue("removable media" in r.content.decode() or "own data folder" in r.content.decode(), folder)
+        # A link inside an allowed place that leads elsewhere is judged by where it leads.
+        (self.tmp_path / "innocent").symlink_to("/etc")
+        r = self.client.post(reverse("batch_import_start"), {"folder": str(self.tmp_path / "innocent")})
+        self.assertContains(r, "removable media")
+        self.assertFalse(ImportBatch.objects.exists())
+
+    def test_the_folder_is_listed_by_the_worker_not_in_the_request(self) -> None:
+        self.client.login(username="bob", password=PASSWORD)
+        self.client.post(reverse("batch_import_start"), {"folder": str(self.folder)})
+        batch = ImportBatch.objects.get()
+        self.assertFalse(batch.scanned)
+        self.assertEqual(batch.items.count(), 0)
+        self.assertContains(self.client.get(reverse("batch_import_detail", kwargs={"pk": batch.pk})), "Listing the folder")
+        self.run_import()
+        batch.refresh_from_db()
+        self.assertTrue(batch.scanned)
+        self.assertEqual(batch.items.count(), 7)
+
+    def test_a_folder_with_too_many_files_stops_with_the_reason(self) -> None:
+        batch = batch_import.start(self.folder, self.radiographer)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(batch_import, "MAX_FILES", 3)
+            self.run_import()
+        batch.refresh_from_db()
+        self.assertEqual(batch.job.state, JobState.FAILED)
+        self.assertIn("more than 3 files", batch.message)
+        self.assertEqual(batch.items.count(), 0)
+        self.client.login(username="bob", password=PASSWORD)
+        self.assertContains(self.client.get(reverse("batch_import_detail", kwargs={"pk": batch.pk})), "more than 3 files")
+
+    def test_a_file_that_keeps_killing_the_worker_is_skipped_not_the_import(self) -> None:
+        batch = batch_import.start(self.folder, self.radiographer)
+        self.run_import(Worker(worker_id="w"))  # lists and imports everything once
+        # As if the worker had died twice while reading the third file, and the job was re-queued:
+        third = batch.items.order_by("position")[2]
+        ImportItem.objects.filter(id=third.id).update(status="pending", attempts=batch_import.MAX_ITEM_ATTEMPTS, study=None)
+        Study.objects.filter(pk=third.study_id).delete()
+        queue.Job.objects.filter(id=batch.job_id).update(state=JobState.QUEUED, attempts=2)
+        self.run_import()
+        third.refresh_from_db()
+        self.assertEqual(third.status, "failed")
+        self.assertIn("stopped the import 2 times", third.message)
+        batch.job.refresh_from_db()
+        self.assertEqual(batch.job.state, JobState.SUCCEEDED)
+
+    def test_crashes_count_per_file_not_per_import(self) -> None:
+        batch = batch_import.start(self.folder, self.radiographer)
+        queue.Job.objects.filter(id=batch.job_id).update(attempts=2)  # two crashes on earlier files
+        self.run_import()
+        batch.job.refresh_from_db()
+        self.assertEqual(batch.job.state, JobState.SUCCEEDED)
+        self.assertEqual(batch.job.attempts, 1)  # reset as files were finished: a third crash would not fail it
+
+    def test_an_administrator_can_allow_a_folder(self) -> None:
+        ClinicSettings.objects.filter(pk=1).update(import_folders="")
+        self.client.login(username="bob", password=PASSWORD)
+        self.assertContains(self.client.post(reverse("batch_import_start"), {"folder": str(self.folder)}), "removable media")
+        self.client.login(username="alice", password=PASSWORD)
+        self.client.post(reverse("clinic_settings"), {"clinic_name": "Riverside", "session_idle_minutes": 30, "import_folders": str(self.tmp_path)})
+        self.client.login(username="bob", password=PASSWORD)
+        r = self.client.post(reverse("batch_import_start"), {"folder": str(self.folder)})
+        self.assertEqual(r.status_code, 302)

@@ -7,39 +7,98 @@ the reason, stored radiographs get their analysis queued in the same order.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.files import File
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, F
 from django.utils import timezone
 
 from app.clinical.intake import IntakeError, intake
 from app.clinical.models import ImportBatch, ImportItem, ImportItemStatus, Patient
+from app.core.models import ClinicSettings
 from app.inference.image_io import DICOM_MAGIC_OFFSET, sniff
 from app.jobs import queue
-from app.jobs.models import Priority
-from app.jobs.registry import register
-from app.jobs.worker import JobContext
+from app.jobs.models import Job, Priority
+from app.jobs.registry import register, register_failure_hook
+from app.jobs.worker import JobContext, JobError
 
 BATCH_IMPORT = "clinical.batch_import"
 SKIP_NAMES = {"thumbs.db", "desktop.ini", ".ds_store"}
+# Where a folder import may read without an administrator's say-so: removable media.
+REMOVABLE_MEDIA = ("/media", "/run/media", "/mnt", "/Volumes")
+MAX_FILES = 20_000  # one screening day is far less; a whole disk is not an import
+# A file that took the worker down this many times is skipped; the import goes on.
+MAX_ITEM_ATTEMPTS = 2
 
 
-def candidate_files(folder: Path) -> list[Path]:
-    files = [p for p in folder.rglob("*") if p.is_file() and p.name.lower() not in SKIP_NAMES and not p.name.startswith(".")]
+class ImportFolderError(Exception):
+    """Readable reason a folder cannot be imported."""
+
+
+def allowed_roots() -> list[Path]:
+    """Removable media, plus the folders the administrator listed in Clinic settings."""
+    clinic = ClinicSettings.current()
+    configured = [line.strip() for line in (clinic.import_folders if clinic else "").splitlines() if line.strip()]
+    roots = [Path(p) for p in (*REMOVABLE_MEDIA, *configured)]
+    if os.name == "nt":  # USB sticks and CDs get drive letters; the system drive is not removable
+        system = os.environ.get("SystemDrive", "C:").upper()
+        roots += [Path(f"{letter}:\\") for letter in "DEFGHIJKLMNOPQRSTUVWXYZ" if f"{letter}:" != system]
+    return [root.resolve() for root in roots if root.is_absolute()]
+
+
+def check_folder(text: str) -> Path:
+    """The folder to import, resolved (links followed), or ImportFolderError saying why not."""
+    if not text or not Path(text).is_absolute():
+        raise ImportFolderError("Give the full path of the folder, for example /media/usb/screening-2026-11-22.")
+    folder = Path(text).resolve()
+    if not folder.is_dir():
+        raise ImportFolderError(f"There is no folder {text} on this computer.")
+    data = settings.DATA_DIR.root.resolve()
+    if folder == data or data in folder.parents:
+        raise ImportFolderError("That is the workstation's own data folder; its radiographs are already stored.")
+    if not any(folder == root or root in folder.parents for root in allowed_roots()):
+        raise ImportFolderError(
+            f"Imports read from removable media ({', '.join(REMOVABLE_MEDIA)}) and from the folders an administrator "
+            f"allows in Settings; {text} is neither. Ask an administrator to add it if it holds radiographs."
+        )
+    return folder
+
+
+def candidate_files(folder: Path, limit: int = MAX_FILES) -> list[Path]:
+    """Files to import, oldest first; more than `limit` raises ImportFolderError."""
+    files = []
+    for path in folder.rglob("*"):
+        if path.is_file() and path.name.lower() not in SKIP_NAMES and not path.name.startswith("."):
+            files.append(path)
+            if len(files) > limit:
+                raise ImportFolderError(f"The folder holds more than {limit:,} files; import one screening session's folder at a time.")
     return sorted(files, key=lambda p: (p.stat().st_mtime, p.as_posix()))
 
 
 def start(folder: Path, user, patient: Patient | None = None) -> ImportBatch:  # noqa: ANN001
-    files = candidate_files(folder)
+    """Queue the import; the worker lists the folder (see scan) and stores each file."""
     with transaction.atomic():
-        batch = ImportBatch.objects.create(folder=str(folder), created_by=user, patient=patient)
-        ImportItem.objects.bulk_create([ImportItem(batch=batch, position=i, path=str(p)) for i, p in enumerate(files)])
+        batch = ImportBatch.objects.create(folder=str(folder), created_by=user, patient=patient, scanned=False)
         batch.job = queue.enqueue(BATCH_IMPORT, {"batch_id": batch.id}, priority=Priority.BULK)
         batch.save(update_fields=["job"])
     return batch
+
+
+def scan(batch: ImportBatch, ctx: JobContext) -> None:
+    """One row per file, written in one transaction (a stop mid-scan leaves no half list)."""
+    ctx.progress(0.0, "Listing the folder")
+    try:
+        files = candidate_files(Path(batch.folder), MAX_FILES)
+    except OSError as exc:
+        raise ImportFolderError(f"The folder cannot be read ({exc.strerror or exc}); is the USB stick still plugged in?") from exc
+    with transaction.atomic():
+        ImportItem.objects.filter(batch=batch).delete()
+        ImportItem.objects.bulk_create([ImportItem(batch=batch, position=i, path=str(p)) for i, p in enumerate(files)])
+        ImportBatch.objects.filter(id=batch.id).update(scanned=True, message="" if files else "The folder holds no files.")
 
 
 def counts(batch: ImportBatch) -> dict[str, Any]:
@@ -56,9 +115,20 @@ def counts(batch: ImportBatch) -> dict[str, Any]:
     return {**rows, "total": total, "done": done, "eta_seconds": eta}
 
 
+@register_failure_hook(BATCH_IMPORT)
+def import_failed(job_id: int, payload: dict[str, Any], error: str) -> None:
+    ImportBatch.objects.filter(id=payload.get("batch_id")).update(message=error)
+
+
 @register(BATCH_IMPORT)
 def run_batch_import(ctx: JobContext) -> dict[str, Any]:
     batch = ImportBatch.objects.select_related("created_by", "patient").get(id=ctx.payload["batch_id"])
+    if not batch.scanned:
+        try:
+            scan(batch, ctx)
+        except ImportFolderError as exc:
+            ImportBatch.objects.filter(id=batch.id).update(message=str(exc))
+            raise JobError(str(exc)) from exc
     total = batch.items.count()
     while True:
         item = batch.items.filter(status=ImportItemStatus.PENDING).order_by("position").first()
@@ -66,6 +136,11 @@ def run_batch_import(ctx: JobContext) -> dict[str, Any]:
             break
         done = batch.items.exclude(status=ImportItemStatus.PENDING).count()
         ctx.progress(done / max(total, 1), f"File {done + 1} of {total}")
+        if item.attempts >= MAX_ITEM_ATTEMPTS:
+            message = f"this file stopped the import {item.attempts} times (the app was killed or crashed while reading it); it was skipped"
+            ImportItem.objects.filter(id=item.id).update(status=ImportItemStatus.FAILED, message=message, finished_at=timezone.now())
+            continue
+        ImportItem.objects.filter(id=item.id).update(attempts=F("attempts") + 1)
         path = Path(item.path)
         status, message, study = ImportItemStatus.FAILED, "", None
         try:
@@ -83,4 +158,6 @@ def run_batch_import(ctx: JobContext) -> dict[str, Any]:
         except OSError as exc:
             message = f"cannot be read ({exc.strerror or exc})"
         ImportItem.objects.filter(id=item.id).update(status=status, message=message, study=study, finished_at=timezone.now())
+        # Progress was made: crashes count against the file being read, not the whole import.
+        Job.objects.filter(id=ctx.job.id).update(attempts=1)
     return counts(batch)

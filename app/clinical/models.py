@@ -176,6 +176,9 @@ class ImportBatch(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     patient = models.ForeignKey(Patient, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     job = models.ForeignKey(Job, null=True, on_delete=models.SET_NULL, related_name="+")
+    # The folder is listed by the worker, not in the web request (a big folder took 38 s there).
+    scanned = models.BooleanField(default=True)
+    message = models.TextField(blank=True, help_text="why the import stopped, if it did")
 
     def __str__(self) -> str:
         return f"Import {self.pk} of {self.folder}"
@@ -196,6 +199,9 @@ class ImportItem(models.Model):
     message = models.TextField(blank=True)
     study = models.ForeignKey(Study, null=True, on_delete=models.SET_NULL, related_name="+")
     finished_at = models.DateTimeField(null=True)
+    # Started but not finished: a file that takes the worker down is failed after a few tries
+    # instead of failing the whole import.
+    attempts = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         ordering = ["batch", "position"]

@@ -392,20 +392,18 @@ def batch_import_start(request: HttpRequest) -> HttpResponse:
     folder_text = request.POST.get("folder", "").strip()
     patients = Patient.objects.order_by("patient_id")
     if request.method == "POST":
-        folder = Path(folder_text)
         patient = Patient.objects.filter(pk=request.POST.get("patient") or 0).first()
-        if not folder_text or not folder.is_absolute():
-            error = "Give the full path of the folder, for example /media/usb/screening-2026-11-22."
-        elif not folder.is_dir():
-            error = f"There is no folder {folder_text} on this computer."
-        elif not batch_import.candidate_files(folder):
-            error = "That folder holds no files."
+        try:
+            folder = batch_import.check_folder(folder_text)
+        except batch_import.ImportFolderError as exc:
+            error = str(exc)
         else:
             batch = batch_import.start(folder, request.user, patient)
-            audit.record(request.user, audit.CREATED, batch, f"Import of {folder} started ({batch.items.count()} files)")
+            audit.record(request.user, audit.CREATED, batch, f"Import of {folder} started")
             return redirect("batch_import_detail", pk=batch.pk)
     recent = ImportBatch.objects.order_by("-id")[:10]
-    return render(request, "clinical/batch_import.html", {"error": error, "folder": folder_text, "recent": recent, "patients": patients})
+    context = {"error": error, "folder": folder_text, "recent": recent, "patients": patients, "roots": batch_import.allowed_roots()}
+    return render(request, "clinical/batch_import.html", context)
 
 
 @require_GET

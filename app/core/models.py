@@ -14,6 +14,11 @@ class ClinicSettings(models.Model):
     last_backup_at = models.DateTimeField(null=True, blank=True)
     last_backup_error = models.TextField(blank=True)
     retention_days = models.PositiveIntegerField(null=True, blank=True, help_text="remove studies older than this; empty keeps them forever")
+    import_folders = models.TextField(
+        blank=True,
+        help_text="folders a folder import may read from, one full path per line; removable media "
+        "(/media, /run/media, /mnt, /Volumes) are always allowed",
+    )
     session_idle_minutes = models.PositiveSmallIntegerField(
         default=30, validators=[MinValueValidator(1), MaxValueValidator(480)], help_text="log out after this many minutes without a click or key press"
     )

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from django import forms
@@ -83,8 +84,18 @@ def home(request: HttpRequest) -> HttpResponse:
 class ClinicSettingsForm(forms.ModelForm):
     class Meta:
         model = ClinicSettings
-        fields = ("clinic_name", "session_idle_minutes")
-        labels = {"session_idle_minutes": "Log out after (minutes without activity)"}
+        fields = ("clinic_name", "session_idle_minutes", "import_folders")
+        labels = {"session_idle_minutes": "Log out after (minutes without activity)", "import_folders": "Folders a folder import may read"}
+        widgets = {"import_folders": forms.Textarea(attrs={"rows": 3, "placeholder": "/srv/xray-exports"})}
+
+    def clean_import_folders(self) -> str:
+        lines = [line.strip() for line in self.cleaned_data["import_folders"].splitlines() if line.strip()]
+        for line in lines:
+            if not Path(line).is_absolute():
+                raise forms.ValidationError(f"{line}: give the full path of the folder.")
+            if Path(line).resolve() in (Path("/"), Path(Path.cwd().anchor)):
+                raise forms.ValidationError("Not the whole disk: name the folder the X-ray unit or digitiser exports to.")
+        return "\n".join(lines)
 
 
 def clinic_settings(request: HttpRequest) -> HttpResponse:
