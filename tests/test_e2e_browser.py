@@ -148,7 +148,7 @@ def test_the_whole_clinical_path(app: LaunchedApp) -> None:
         finding = page.inner_text(".finding-name").strip()
         page.fill("#id_note", "Agree.")
         page.click("text=Sign review")
-        page.wait_for_selector(f"text=confirms the AI")
+        page.wait_for_selector("text=confirms the AI")
         shot("08-reviewed")
         page.goto(app.url + "worklist/?reviewed=yes")
         assert page.locator("text=RFC-0042").count() == 1

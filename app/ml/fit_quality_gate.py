@@ -13,9 +13,11 @@ chest radiographs). Three measurements, each of the whole gate (plain checks, sc
   photograph, all noise, all screenshots...), so it measures kinds of image the score never saw.
 
 Each image's descriptors are computed once, for the image as given and for the four faults the
-gate can put right (rotations, inversion), and every fit and measurement reuses them; decisions
-go through the gate's own functions (plain_refusal, orientation_decision), so what is measured is
-what the app does.
+gate can put right (rotations, inversion), and so is its embedding (ImageNet EfficientNet-Lite0
+features, from exactly the fp16 gate_backbone.pt this script writes first); every fit and
+measurement reuses them, and decisions go through the gate's own functions (plain_refusal,
+choose_orientation, RadiographClassifier), so what is measured is what the app does.
+--max-per-source caps the films read per source (seeded) to keep the run within a CPU budget.
 
 Needs scikit-learn and scikit-image (requirements-dev.txt); the app itself needs only numpy.
 """
@@ -41,14 +43,18 @@ from app.inference.errors import InputError, QualityGateRefusal
 from app.inference.image import LoadedImage
 from app.inference.image_io import load_image
 from app.inference.quality_gate import (
+    BACKBONE_ARCHITECTURE,
+    BACKBONE_FILE,
     GATE_FILE,
     MAX_COLOURFULNESS,
     TRANSFORMS,
     AppearanceModel,
+    Embedder,
     QualityGate,
+    RadiographClassifier,
     apply_transform,
+    choose_orientation,
     descriptors,
-    orientation_decision,
     plain_measures,
     plain_refusal,
 )
@@ -76,6 +82,7 @@ class Radiograph:
     patient_id: str
     plain_code: str | None  # a refusal by colour or the plain measures, else None
     descriptors: dict[str, dict[str, Any]]  # transform name -> descriptors of that copy
+    embedding: np.ndarray | None = None  # Embedder features of the image as given
 
     @property
     def held_out(self) -> bool:
@@ -93,13 +100,14 @@ def describe_radiograph(name: str, source: str, patient_id: str, image: LoadedIm
     return Radiograph(name, source, patient_id, plain_code, described)
 
 
-def decide(model: AppearanceModel, item: Radiograph) -> str:
+def decide(model: AppearanceModel, classifier: RadiographClassifier, item: Radiograph) -> str:
     """'passed', 'reoriented' (wrongly: these are upright films) or the refusal code."""
     if item.plain_code:
         return item.plain_code
     scores = {t: model.score_features(model.features_from(d)) for t, d in item.descriptors.items()}
-    chosen = orientation_decision(scores, model.threshold)
-    return "not_chest_radiograph" if chosen is None else "passed" if chosen == "identity" else "reoriented"
+    if choose_orientation(scores, model.threshold) != "identity":
+        return "reoriented"
+    return "passed" if classifier.score(item.embedding[None])[0] >= classifier.threshold else "not_chest_radiograph"
 
 
 def negative_group(negative: Negative) -> str:
@@ -112,9 +120,22 @@ def _logistic(x: np.ndarray, y: np.ndarray) -> tuple[StandardScaler, LogisticReg
     return scaler, model
 
 
-def fit(positives: list[Radiograph], negatives: list[Negative], refuse_percentile: float, fitted_on: str, negative_cv: bool = False) -> tuple[AppearanceModel, dict[str, Any] | None]:
-    """The appearance model from radiographs (their upright descriptors) and non-radiographs.
-    With negative_cv, also the grouped cross-validated refusal of the non-radiographs."""
+def _classifier(xp: np.ndarray, xn: np.ndarray, refuse_percentile: float) -> RadiographClassifier:
+    scaler = StandardScaler().fit(np.vstack([xp, xn]))
+    model = LogisticRegression(C=0.1, class_weight="balanced", max_iter=5000).fit(
+        scaler.transform(np.vstack([xp, xn])), np.r_[np.ones(len(xp)), np.zeros(len(xn))]
+    )
+    scores = model.decision_function(scaler.transform(xp))
+    return RadiographClassifier(scaler.mean_, scaler.scale_, model.coef_[0], float(model.intercept_[0]), float(np.percentile(scores, refuse_percentile)))
+
+
+def fit(
+    positives: list[Radiograph], negatives: list[Negative], negative_embeddings: np.ndarray, embedder: Embedder,
+    refuse_percentile: float, fitted_on: str, negative_cv: bool = False,
+) -> tuple[AppearanceModel, RadiographClassifier, dict[str, Any] | None]:
+    """The orientation score and the radiograph classifier from radiographs (upright) and
+    non-radiographs. With negative_cv, also the grouped cross-validated refusal of the
+    non-radiographs, each judged by the whole gate."""
     usable = [p.descriptors["identity"] for p in positives if not p.plain_code]
     pca_inputs = np.stack([d["pca_input"] for d in usable])
     pca_mean = pca_inputs.mean(axis=0)
@@ -122,6 +143,7 @@ def fit(positives: list[Radiograph], negatives: list[Negative], refuse_percentil
     shell = AppearanceModel(pca_mean, vt[:COMPONENTS], np.zeros(1), np.ones(1), np.zeros(1), 0.0, 0.0)
     xp = np.stack([shell.features_from(d) for d in usable])
     xn = np.stack([shell.features(n.image.pixels) for n in negatives])
+    ep = np.stack([p.embedding for p in positives if not p.plain_code])
 
     def appearance(scaler: StandardScaler, model: LogisticRegression) -> AppearanceModel:
         positive_scores = model.decision_function(scaler.transform(xp))
@@ -139,7 +161,11 @@ def fit(positives: list[Radiograph], negatives: list[Negative], refuse_percentil
         refused = np.zeros(len(negatives), dtype=bool)
         for fold in np.array_split(unique, CV_FOLDS):
             test = np.isin(groups, fold)
-            fold_gate = QualityGate(appearance(*_logistic(np.vstack([xp, xn[~test]]), np.r_[np.ones(len(xp)), np.zeros((~test).sum())])))
+            fold_gate = QualityGate(
+                appearance(*_logistic(np.vstack([xp, xn[~test]]), np.r_[np.ones(len(xp)), np.zeros((~test).sum())])),
+                _classifier(ep, negative_embeddings[~test], refuse_percentile),
+                embedder,
+            )
             for index in np.flatnonzero(test):
                 try:
                     fold_gate.check(negatives[index].image)
@@ -156,11 +182,12 @@ def fit(positives: list[Radiograph], negatives: list[Negative], refuse_percentil
             "by_group": {g: {"refused": r, "total": n} for g, (r, n) in sorted(by_group.items())},
             "note": "each negative judged by the whole gate (plain checks, score, orientation) fitted without its group",
         }
-    return appearance(*_logistic(np.vstack([xp, xn]), np.r_[np.ones(len(xp)), np.zeros(len(xn))])), cv
+    final = appearance(*_logistic(np.vstack([xp, xn]), np.r_[np.ones(len(xp)), np.zeros(len(xn))]))
+    return final, _classifier(ep, negative_embeddings, refuse_percentile), cv
 
 
-def judge(model: AppearanceModel, items: list[Radiograph]) -> dict[str, Any]:
-    outcomes = Counter(decide(model, item) for item in items)
+def judge(model: AppearanceModel, classifier: RadiographClassifier, items: list[Radiograph]) -> dict[str, Any]:
+    outcomes = Counter(decide(model, classifier, item) for item in items)
     refused = sum(n for outcome, n in outcomes.items() if outcome not in ("passed", "reoriented"))
     return {
         "radiographs": len(items),
@@ -171,8 +198,7 @@ def judge(model: AppearanceModel, items: list[Radiograph]) -> dict[str, Any]:
     }
 
 
-def judge_negatives(model: AppearanceModel, negatives: list[Negative]) -> dict[str, Any]:
-    gate = QualityGate(model)
+def judge_negatives(gate: QualityGate, negatives: list[Negative]) -> dict[str, Any]:
     by_category: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for negative in negatives:
         by_category[negative.category][1] += 1
@@ -184,9 +210,8 @@ def judge_negatives(model: AppearanceModel, negatives: list[Negative]) -> dict[s
     return {"non_chest": len(negatives), "refused": refused, "refused_rate": refused / max(len(negatives), 1), "by_category": {k: {"refused": r, "total": n} for k, (r, n) in sorted(by_category.items())}}
 
 
-def judge_orientation(model: AppearanceModel, images: list[LoadedImage]) -> dict[str, dict[str, int]]:
+def judge_orientation(gate: QualityGate, images: list[LoadedImage]) -> dict[str, dict[str, int]]:
     """Held-out radiographs turned on their side, upside down or negative: are they put right?"""
-    gate = QualityGate(model)
     results: dict[str, dict[str, int]] = {}
     for fault, turns in FAULTS.items():
         fixed = refused = 0
@@ -205,22 +230,58 @@ def sources_text(items: list[Radiograph]) -> str:
     return ", ".join(f"{k}: {v}" for k, v in sorted(Counter(i.source for i in items).items()))
 
 
+def write_backbone(path: Path = BACKBONE_FILE) -> str:
+    """The gate's network: ImageNet EfficientNet-Lite0 without its classifier, fp16; its sha256."""
+    import torch
+
+    from app.checksums import sha256_of
+    from app.ml.pretrained import imagenet_model
+
+    model = imagenet_model(BACKBONE_ARCHITECTURE)
+    state = {k: v.detach().half().contiguous() for k, v in model.state_dict().items() if not k.startswith("classifier.")}
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)
+    return sha256_of(path)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", action="append", required=True, help="CSV manifest or class folders (repeatable)")
     parser.add_argument("--out", type=Path, default=GATE_FILE)
+    parser.add_argument("--backbone", type=Path, default=BACKBONE_FILE)
     parser.add_argument("--report", type=Path)
     parser.add_argument("--refuse-percentile", type=float, default=KEEP_POSITIVES_PERCENTILE, help="share (%%) of fitting radiographs the threshold refuses")
     parser.add_argument("--patient-id-regex", help="patient ids from file names where a dataset has no patient_id column")
+    parser.add_argument("--max-per-source", type=int, default=4000, help="films read per source at most (seeded sample)")
     parser.add_argument("--orientation-sample", type=int, default=400, help="held-out radiographs turned to check orientation correction")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     started = time.perf_counter()
+    backbone_sha256 = write_backbone(args.backbone)
+    embedder = Embedder(args.backbone, backbone_sha256)
 
-    samples = [s for location in args.data for s in read_dataset(location, args.patient_id_regex, keep_unlabelled=True)]
+    rng = np.random.default_rng(SEED)
+    by_source: dict[str, list[Any]] = defaultdict(list)
+    for location in args.data:
+        for sample in read_dataset(location, args.patient_id_regex, keep_unlabelled=True):
+            by_source[sample.source].append(sample)
+    counts_available = {source: len(samples) for source, samples in sorted(by_source.items())}
+    samples = []
+    for source, found in sorted(by_source.items()):
+        keep = sorted(rng.choice(len(found), size=min(len(found), args.max_per_source), replace=False))
+        samples += [found[i] for i in keep]
+
     items: list[Radiograph] = []
     orientation_images: list[LoadedImage] = []
-    rng = np.random.default_rng(SEED)
+    pending: list[tuple[Radiograph, np.ndarray]] = []
+
+    def embed_pending() -> None:
+        if pending:
+            for (item, _), vector in zip(pending, embedder.embed([pixels for _, pixels in pending]), strict=True):
+                item.embedding = vector
+            pending.clear()
+
     for index, sample in enumerate(samples):
         try:
             image = load_image(sample.path)
@@ -229,35 +290,46 @@ def main(argv: list[str] | None = None) -> int:
             continue
         item = describe_radiograph(sample.path.name, sample.source, sample.patient_id, image)
         items.append(item)
+        if not item.plain_code:
+            pending.append((item, image.pixels))
+            if len(pending) == 64:
+                embed_pending()
         if item.held_out and rng.random() < args.orientation_sample / (HELD_OUT_FRACTION * len(samples)):
             orientation_images.append(image)
         if index % 2000 == 0:
             log.info("described %d / %d radiographs (%.0f s)", index, len(samples), time.perf_counter() - started)
+    embed_pending()
     negatives = all_negatives(SEED)
+    negative_embeddings = embedder.embed([n.image.pixels for n in negatives])
     sources = sorted({i.source for i in items})
 
     leave_one_out = {}
     for source in sources:
         others = [i for i in items if i.source != source]
-        model, _ = fit(others, negatives, args.refuse_percentile, sources_text(others))
-        leave_one_out[source] = judge(model, [i for i in items if i.source == source])
+        model, classifier, _ = fit(others, negatives, negative_embeddings, embedder, args.refuse_percentile, sources_text(others))
+        leave_one_out[source] = judge(model, classifier, [i for i in items if i.source == source])
         log.info("left out %s: %s", source, leave_one_out[source])
 
     fit_items = [i for i in items if not i.held_out]
-    model, cv = fit(fit_items, negatives, args.refuse_percentile, sources_text(fit_items), negative_cv=True)
-    model.save(args.out)
+    model, classifier, cv = fit(fit_items, negatives, negative_embeddings, embedder, args.refuse_percentile, sources_text(fit_items), negative_cv=True)
+    model.save(args.out, classifier, backbone_sha256)
+    gate = QualityGate(model, classifier, embedder)
     held = [i for i in items if i.held_out]
     report = {
         "fit_radiographs": len(fit_items),
         "fitted_on": model.fitted_on,
-        "threshold": model.threshold,
+        "films_available_per_source": counts_available,
+        "max_per_source": args.max_per_source,
+        "backbone": {"file": args.backbone.name, "sha256": backbone_sha256, "architecture": BACKBONE_ARCHITECTURE},
+        "threshold": classifier.threshold,
+        "orientation_threshold": model.threshold,
         "refuse_percentile": args.refuse_percentile,
         "leave_one_source_out": leave_one_out,
-        "shipped_gate_held_out_by_source": {s: judge(model, [i for i in held if i.source == s]) for s in sources},
-        "shipped_gate_held_out_all": judge(model, held),
+        "shipped_gate_held_out_by_source": {s: judge(model, classifier, [i for i in held if i.source == s]) for s in sources},
+        "shipped_gate_held_out_all": judge(model, classifier, held),
         "grouped_cv_negatives": cv,
-        "shipped_gate_negatives_in_sample": judge_negatives(model, negatives),
-        "orientation_on_held_out": judge_orientation(model, orientation_images),
+        "shipped_gate_negatives_in_sample": judge_negatives(gate, negatives),
+        "orientation_on_held_out": judge_orientation(gate, orientation_images),
         "seconds": round(time.perf_counter() - started, 1),
     }
     text = json.dumps(report, indent=2)

@@ -269,7 +269,6 @@ def main(argv: list[str] | None = None) -> int:
     labels_all = np.array([classes.index(s.label) for s in ordered], dtype=np.int64)
     labels = {name: labels_all[a:b] for name, (a, b) in bounds.items()}
 
-    started = time.perf_counter()
     members: list[MemberToWrite] = []
     histories: dict[str, Any] = {}
     starting_weights: dict[str, Any] = {}
