@@ -25,8 +25,11 @@ def loaded(pixels: np.ndarray, colourfulness: float = 0.0) -> LoadedImage:
 
 
 @requires_shared
+@pytest.mark.slow
 def test_real_radiographs_pass(gate: QualityGate) -> None:
-    files = cxr_files()  # all 973, the criterion: at most 2% refused
+    # Every second film of cxr/ (the whole folder, source by source, is measured by
+    # app/ml/fit_quality_gate.py into docs/quality-gate.md): at most 2% refused.
+    files = cxr_files(step=2)
     refused = []
     for file in files:
         try:

@@ -32,6 +32,10 @@ GATE_FILE = Path(__file__).with_name("quality_gate.npz")
 BACKBONE_FILE = Path(__file__).with_name("gate_backbone.pt")
 BACKBONE_ARCHITECTURE = "efficientnet_lite0"
 EMBEDDING_SIZE = 224
+# Every image is reduced to this much detail before the embedding: sharpness differs from one
+# source to the next (64 px thumbnails, 224 px exports, 3000 px DICOMs) and must not be what the
+# classifier learns a radiograph by.
+EMBEDDING_DETAIL = 64
 PCA_SIZE = 24
 DETAIL_SIZE = 256
 HISTOGRAM_SIZE = 64
@@ -153,6 +157,8 @@ class AppearanceModel:
     def save(self, path: Path, classifier: RadiographClassifier, backbone_sha256: str) -> None:
         np.savez_compressed(
             path,
+            emb_pca_mean=classifier.pca_mean.astype(np.float32),
+            emb_components=classifier.components.astype(np.float32),
             emb_scaler_mean=classifier.scaler_mean.astype(np.float32),
             emb_scaler_scale=classifier.scaler_scale.astype(np.float32),
             emb_coef=classifier.coef.astype(np.float32),
@@ -178,6 +184,8 @@ def load_gate(path: Path = GATE_FILE) -> tuple[AppearanceModel, RadiographClassi
     """The orientation score, the radiograph classifier and the sha256 its backbone must have."""
     with np.load(path, allow_pickle=False) as data:
         classifier = RadiographClassifier(
+            pca_mean=data["emb_pca_mean"].astype(np.float64),
+            components=data["emb_components"].astype(np.float64),
             scaler_mean=data["emb_scaler_mean"].astype(np.float64),
             scaler_scale=data["emb_scaler_scale"].astype(np.float64),
             coef=data["emb_coef"].astype(np.float64),
@@ -236,11 +244,16 @@ class Embedder:
         self.model = model.eval().to(memory_format=torch.channels_last)
         self._lock = threading.Lock()
 
+    @staticmethod
+    def standardise(pixels: np.ndarray) -> np.ndarray:
+        tiny = cv2.resize(pixels, (EMBEDDING_DETAIL, EMBEDDING_DETAIL), interpolation=cv2.INTER_AREA)
+        return cv2.resize(tiny, (EMBEDDING_SIZE, EMBEDDING_SIZE), interpolation=cv2.INTER_LINEAR)
+
     def embed(self, images: list[np.ndarray]) -> np.ndarray:
         """(N, 1280) float32 for grayscale images in [0, 1] of any size."""
         import torch
 
-        small = np.stack([cv2.resize(p, (EMBEDDING_SIZE, EMBEDDING_SIZE), interpolation=cv2.INTER_AREA) for p in images])
+        small = np.stack([self.standardise(p) for p in images])
         x = torch.from_numpy(small).float().unsqueeze(1).sub(0.5).div(0.5).expand(-1, 3, -1, -1)
         with self._lock, torch.inference_mode():
             return self.model(x.contiguous(memory_format=torch.channels_last)).numpy().astype(np.float32)
@@ -248,8 +261,11 @@ class Embedder:
 
 @dataclass
 class RadiographClassifier:
-    """Logistic regression on Embedder features: >= threshold is a chest radiograph."""
+    """Logistic regression on the principal components of Embedder features: >= threshold is a
+    chest radiograph. The threshold comes from scores of sources the classifier never saw."""
 
+    pca_mean: np.ndarray
+    components: np.ndarray  # (K, 1280)
     scaler_mean: np.ndarray
     scaler_scale: np.ndarray
     coef: np.ndarray
@@ -257,7 +273,8 @@ class RadiographClassifier:
     threshold: float
 
     def score(self, embeddings: np.ndarray) -> np.ndarray:
-        return ((embeddings - self.scaler_mean) / self.scaler_scale) @ self.coef + self.intercept
+        reduced = (embeddings - self.pca_mean) @ self.components.T
+        return ((reduced - self.scaler_mean) / self.scaler_scale) @ self.coef + self.intercept
 
 
 @dataclass

@@ -99,15 +99,15 @@ def main(argv: list[str] | None = None) -> int:
         ["--data", str(args.shared / "cxr"), "--record", "external", "--describe",
          "Every labelled film of the cxr/ collection (COVID-CXNet, Figure 1, Actualmed): collections never used in training. "
          "'Inconclusive' films are left out; 'Pneumonia' (non-COVID, unspecified) is not one of the pack's classes."],
-        ["--data", str(covid), "--label", "Bacterial Pneumonia", "--limit", "400", "--record", "bacterial_pneumonia",
+        ["--data", str(covid), "--label", "Bacterial Pneumonia", "--limit", "300", "--record", "bacterial_pneumonia",
          "--title", "Out of class: bacterial pneumonia (Kermany, paediatric; never trained on)",
-         "--describe", "A seeded random 400 of the 2,508 bacterial pneumonia films. The pack has no such class: this shows what a user would see."],
-        ["--data", str(covid), "--label", "Normal", "--source", "kaggle-radiography", "--not-in", str(samples), "--limit", "600",
+         "--describe", "A seeded random 300 of the 2,508 bacterial pneumonia films. The pack has no such class: this shows what a user would see."],
+        ["--data", str(covid), "--label", "Normal", "--source", "kaggle-radiography", "--not-in", str(samples), "--limit", "400",
          "--record", "unused_adult_normals", "--title", "Adult normals never used in training (COVID-19 Radiography Database)",
-         "--describe", "A seeded random 600 of the 5,801 adult Normal films left out by the cap: same source as the training normals, but never seen."],
-        ["--data", str(args.shared / "nih-64"), "--label", "Normal", "--limit", "300", "--record", "nih_normals",
+         "--describe", "A seeded random 400 of the 5,801 adult Normal films left out by the cap: same source as the training normals, but never seen."],
+        ["--data", str(args.shared / "nih-64"), "--label", "Normal", "--limit", "200", "--record", "nih_normals",
          "--title", "External adult normals: NIH ChestX-ray14 'No Finding' (64 px originals)",
-         "--describe", "A seeded random 300 of nih-64's 'Normal' (No Finding) films. These are 64x64 px copies upscaled to 224: "
+         "--describe", "A seeded random 200 of nih-64's 'Normal' (No Finding) films. These are 64x64 px copies upscaled to 224: "
          "far less detail than the pack was trained on, so this is a stress test of specificity, not a fair external test."],
     ]
     for evaluation in evaluations:
@@ -117,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     manifest_path = args.out / MANIFEST
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     manifest["heatmap_examples"] = heatmap_examples(args.out, args.cache)
+    manifest["provenance"]["rebuild"] = "python -m app.ml.build_bundled_pack --cache CACHE_FOLDER (app/ml/build_bundled_pack.py lists every step and argument)"
     tmp = manifest_path.with_suffix(".tmp")
     tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     tmp.replace(manifest_path)

@@ -45,7 +45,7 @@ class DatasetError(Exception):
 
 
 def read_dataset(location: str | Path, patient_id_regex: str | None = None, *, keep_unlabelled: bool = False) -> list[Sample]:
-    """`keep_unlabelled`: keep images whose label says "we do not know" (Inconclusive...): they
+    r"""`keep_unlabelled`: keep images whose label says "we do not know" (Inconclusive...): they
     are still real radiographs, which is all the quality gate needs to know.
 
     `patient_id_regex`: where a collection has no patient_id column but encodes the patient in

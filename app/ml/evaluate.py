@@ -1,6 +1,6 @@
 """Evaluate a model pack on labelled data: per member and for the ensemble.
 
-    python -m app.ml.evaluate --pack bundled_models/cxr-demo-nih64 --data ../shared/datasets/nih-64 \
+    python -m app.ml.evaluate --pack bundled_models/cxr-covid3-lite --data ../shared/datasets/cxr \
         [--split test] [--map COVID-19=Abnormal] [--out DIR] [--record NAME]
 
 Reports, per class: sensitivity, specificity, PPV, NPV and AUROC with bootstrap 95% intervals;

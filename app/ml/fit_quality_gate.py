@@ -120,13 +120,29 @@ def _logistic(x: np.ndarray, y: np.ndarray) -> tuple[StandardScaler, LogisticReg
     return scaler, model
 
 
-def _classifier(xp: np.ndarray, xn: np.ndarray, refuse_percentile: float) -> RadiographClassifier:
-    scaler = StandardScaler().fit(np.vstack([xp, xn]))
-    model = LogisticRegression(C=0.1, class_weight="balanced", max_iter=5000).fit(
-        scaler.transform(np.vstack([xp, xn])), np.r_[np.ones(len(xp)), np.zeros(len(xn))]
-    )
-    scores = model.decision_function(scaler.transform(xp))
-    return RadiographClassifier(scaler.mean_, scaler.scale_, model.coef_[0], float(model.intercept_[0]), float(np.percentile(scores, refuse_percentile)))
+EMBEDDING_COMPONENTS = 128
+
+
+def _weights(xp: np.ndarray, xn: np.ndarray) -> RadiographClassifier:
+    """PCA (fitted on radiographs only) + logistic regression; threshold not set yet."""
+    pca_mean = xp.mean(axis=0)
+    _, _, vt = np.linalg.svd(xp - pca_mean, full_matrices=False)
+    components = vt[:EMBEDDING_COMPONENTS]
+    x = np.vstack([xp, xn]) - pca_mean
+    reduced = x @ components.T
+    scaler = StandardScaler().fit(reduced)
+    model = LogisticRegression(C=0.1, class_weight="balanced", max_iter=5000).fit(scaler.transform(reduced), np.r_[np.ones(len(xp)), np.zeros(len(xn))])
+    return RadiographClassifier(pca_mean, components, scaler.mean_, scaler.scale_, model.coef_[0], float(model.intercept_[0]), 0.0)
+
+
+def _classifier(xp: np.ndarray, sources: np.ndarray, xn: np.ndarray, refuse_percentile: float) -> RadiographClassifier:
+    """The classifier on every radiograph given, with its threshold at `refuse_percentile` of
+    out-of-source scores: each source's films scored by a classifier fitted without that source.
+    (In-sample scores set a threshold that refused 4-70% of a source never seen; see the doc.)"""
+    unseen_scores = [_weights(xp[sources != s], xn).score(xp[sources == s]) for s in np.unique(sources)]
+    final = _weights(xp, xn)
+    final.threshold = float(np.percentile(np.concatenate(unseen_scores), refuse_percentile))
+    return final
 
 
 def fit(
@@ -144,6 +160,7 @@ def fit(
     xp = np.stack([shell.features_from(d) for d in usable])
     xn = np.stack([shell.features(n.image.pixels) for n in negatives])
     ep = np.stack([p.embedding for p in positives if not p.plain_code])
+    ep_sources = np.array([p.source for p in positives if not p.plain_code])
 
     def appearance(scaler: StandardScaler, model: LogisticRegression) -> AppearanceModel:
         positive_scores = model.decision_function(scaler.transform(xp))
@@ -163,7 +180,7 @@ def fit(
             test = np.isin(groups, fold)
             fold_gate = QualityGate(
                 appearance(*_logistic(np.vstack([xp, xn[~test]]), np.r_[np.ones(len(xp)), np.zeros((~test).sum())])),
-                _classifier(ep, negative_embeddings[~test], refuse_percentile),
+                _classifier(ep, ep_sources, negative_embeddings[~test], refuse_percentile),
                 embedder,
             )
             for index in np.flatnonzero(test):
@@ -183,7 +200,7 @@ def fit(
             "note": "each negative judged by the whole gate (plain checks, score, orientation) fitted without its group",
         }
     final = appearance(*_logistic(np.vstack([xp, xn]), np.r_[np.ones(len(xp)), np.zeros(len(xn))]))
-    return final, _classifier(ep, negative_embeddings, refuse_percentile), cv
+    return final, _classifier(ep, ep_sources, negative_embeddings, refuse_percentile), cv
 
 
 def judge(model: AppearanceModel, classifier: RadiographClassifier, items: list[Radiograph]) -> dict[str, Any]:

@@ -147,11 +147,13 @@ def render(manifest: dict[str, Any], notes: str = "") -> str:
             f"- Trained {prov.get('date')} on {prov.get('device')} in {prov.get('training_seconds')} s; up to {prov.get('epochs_max')} epochs, "
             f"early stopping after {prov.get('patience')} epochs without validation-loss improvement; seed {prov.get('seed')}.",
             f"- Calibration: one temperature per member fitted on the validation split; thresholds: {prov.get('threshold_rule')}.",
-            f"- Reproduce: `{prov.get('command')}`",
+            f"- Reproduce: `{prov.get('rebuild') or prov.get('command')}`",
             "",
             "Credits: " + "; ".join(CREDITS.get(s, s) for s in sorted(set(prov.get("sources", {})) | set(_external_sources(manifest)))) + ".",
             "",
         ]
+    if notes:
+        lines += [notes.strip(), ""]
     evaluation = manifest.get("evaluation", {})
     lines += ["## Results, exactly as measured", ""]
     for name, report in evaluation.items():
@@ -177,8 +179,6 @@ def render(manifest: dict[str, Any], notes: str = "") -> str:
             ]
     if manifest.get("shortcut_checks"):
         lines += _shortcut_section(manifest["shortcut_checks"], classes)
-    if notes:
-        lines += [notes.strip(), ""]
     limitations = manifest.get("limitations", [])
     if limitations:
         lines += ["## Limitations", ""] + [f"- {item}" for item in limitations] + [""]

@@ -1,6 +1,6 @@
 """Train a model pack from scratch, reproducibly.
 
-    python -m app.ml.train --data ../shared/datasets/nih-64 --out bundled_models/cxr-demo-nih64 \
+    python -m app.ml.train --data ../shared/datasets/nih-64 --out packs/nih64-from-scratch \
         [--arch resnet18 --arch densenet121 ...] [--epochs 30] [--input-size 128] [--detail-size 64] \
         [--resume] [--external ../shared/datasets/cxr --external-map COVID-19=Abnormal ...]
 

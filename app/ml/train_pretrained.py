@@ -187,6 +187,8 @@ def train_member(
     state: dict[str, Any] = {"best_loss": float("inf"), "best_epoch": 0, "epochs_run": 0, "bootstrap": bootstrap, "seed": seed, "history": []}
     best = {k: v.clone() for k, v in model.state_dict().items()}
     bad = 0
+    # Explicitly on: a caller in the same process (app.ml.evaluate) may have turned it off.
+    torch.set_grad_enabled(True)
     for epoch in range(1, args.epochs + 1):
         started = time.perf_counter()
         model.train()
