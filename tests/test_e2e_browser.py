@@ -29,6 +29,41 @@ pytestmark = [
 ]
 
 
+def set_up_clinic(page, url: str, shot=None) -> None:  # noqa: ANN001
+    """First run: the clinic's name and the administrator account."""
+    page.goto(url)
+    page.wait_for_url("**/setup/")
+    if shot:
+        shot("01-first-run")
+    page.fill("#id_clinic_name", "Riverside Field Clinic")
+    page.fill("#id_username", "admin")
+    page.fill("#id_first_name", "Ada")
+    page.fill("#id_password1", PASSWORD)
+    page.fill("#id_password2", PASSWORD)
+    page.click("text=Create administrator")
+    page.wait_for_url(url)
+
+
+def create_account(page, url: str, username: str, role: str) -> None:  # noqa: ANN001
+    page.goto(url + "admin/users/new/")
+    page.fill("#id_username", username)
+    page.fill("#id_first_name", username.title())
+    page.fill("#id_password1", PASSWORD)
+    page.fill("#id_password2", PASSWORD)
+    page.select_option("#id_role", role)
+    page.click("text=Create account")
+    page.wait_for_url("**/admin/users/")
+
+
+def log_in(page, url: str, username: str) -> None:  # noqa: ANN001
+    page.context.clear_cookies()
+    page.goto(url + "login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.click("button:has-text('Log in')")
+    page.wait_for_url(url)
+
+
 @pytest.fixture
 def app(tmp_path: Path):  # noqa: ANN201
     # The bundled pack, as a clinic gets it: real members, real findings.
@@ -54,36 +89,14 @@ def test_the_whole_clinical_path(app: LaunchedApp) -> None:
         page = browser.new_page(viewport={"width": 1366, "height": 768})
         shot = lambda name: page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)  # noqa: E731
 
-        page.goto(app.url)
-        page.wait_for_url("**/setup/")
-        shot("01-first-run")
-        page.fill("#id_clinic_name", "Riverside Field Clinic")
-        page.fill("#id_username", "admin")
-        page.fill("#id_first_name", "Ada")
-        page.fill("#id_password1", PASSWORD)
-        page.fill("#id_password2", PASSWORD)
-        page.click("text=Create administrator")
-        page.wait_for_url(app.url)
+        set_up_clinic(page, app.url, shot)
         page.wait_for_selector("text=Demonstration model, not for diagnosis")
-
         for username, role in (("rita", "Radiographer"), ("rob", "Radiologist")):
-            page.goto(app.url + "admin/users/new/")
-            page.fill("#id_username", username)
-            page.fill("#id_first_name", username.title())
-            page.fill("#id_password1", PASSWORD)
-            page.fill("#id_password2", PASSWORD)
-            page.select_option("#id_role", role)
-            page.click("text=Create account")
-            page.wait_for_url("**/admin/users/")
+            create_account(page, app.url, username, role)
         shot("02-users")
 
         def log_in_as(username: str) -> None:
-            page.context.clear_cookies()
-            page.goto(app.url + "login/")
-            page.fill("#id_username", username)
-            page.fill("#id_password", PASSWORD)
-            page.click("button:has-text('Log in')")
-            page.wait_for_url(app.url)
+            log_in(page, app.url, username)
 
         log_in_as("rita")
         page.click("text=Patients")
@@ -178,27 +191,9 @@ def test_an_open_worklist_does_not_keep_a_session_alive(idle_app: LaunchedApp) -
     with playwright.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"])
         page = browser.new_page(viewport={"width": 1366, "height": 768})
-        page.goto(idle_app.url)
-        page.wait_for_url("**/setup/")
-        page.fill("#id_clinic_name", "Riverside Field Clinic")
-        page.fill("#id_username", "admin")
-        page.fill("#id_password1", PASSWORD)
-        page.fill("#id_password2", PASSWORD)
-        page.click("text=Create administrator")
-        page.wait_for_url(idle_app.url)
-        page.goto(idle_app.url + "admin/users/new/")
-        page.fill("#id_username", "rita")
-        page.fill("#id_password1", PASSWORD)
-        page.fill("#id_password2", PASSWORD)
-        page.select_option("#id_role", "Radiographer")
-        page.click("text=Create account")
-        page.wait_for_url("**/admin/users/")
-        page.context.clear_cookies()
-        page.goto(idle_app.url + "login/")
-        page.fill("#id_username", "rita")
-        page.fill("#id_password", PASSWORD)
-        page.click("button:has-text('Log in')")
-        page.wait_for_url(idle_app.url)
+        set_up_clinic(page, idle_app.url)
+        create_account(page, idle_app.url, "rita", "Radiographer")
+        log_in(page, idle_app.url, "rita")
         page.goto(idle_app.url + "worklist/")
         page.wait_for_selector("#worklist-table")
         started = time.monotonic()
