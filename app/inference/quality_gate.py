@@ -287,7 +287,8 @@ class GateResult:
 
     @classmethod
     def overruled(cls, pixels: np.ndarray, refusal: QualityGateRefusal) -> GateResult:
-        return cls(pixels, "identity", [f"Analysed despite the quality gate: {refusal}"], dict(refusal.details), refusal)
+        note = f"Analysed despite the quality gate, which had refused the image ({refusal.code.replace('_', ' ')})"
+        return cls(pixels, "identity", [note], dict(refusal.details), refusal)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"passed": self.overridden is None, "transform": self.transform, "notes": self.notes, "measures": self.measures}
