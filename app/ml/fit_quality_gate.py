@@ -167,7 +167,9 @@ def fit(
         return AppearanceModel(
             pca_mean=pca_mean, components=shell.components, scaler_mean=scaler.mean_, scaler_scale=scaler.scale_,
             coef=model.coef_[0], intercept=float(model.intercept_[0]),
-            threshold=float(np.percentile(positive_scores, refuse_percentile)), fitted_on=fitted_on,
+            # The orientation score only decides when a turned copy is clearly a radiograph; its
+            # threshold stays put whatever share of films the radiograph classifier may refuse.
+            threshold=float(np.percentile(positive_scores, KEEP_POSITIVES_PERCENTILE)), fitted_on=fitted_on,
         )
 
     cv = None
