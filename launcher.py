@@ -29,7 +29,7 @@ sys.modules.setdefault("triton", None)  # type: ignore[arg-type]
 
 # Nothing from Django may be imported above this point: the data directory and the settings
 # module must be decided first (settings read them at import time).
-from app import datadir
+from app import datadir  # noqa: E402 - after the triton guard above, on purpose
 
 log = logging.getLogger("launcher")
 
