@@ -9,8 +9,6 @@ from __future__ import annotations
 import io
 from pathlib import Path
 from typing import Any
-from xml.sax.saxutils import escape
-
 from django.utils import timezone
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
@@ -18,42 +16,49 @@ from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import mm
 from reportlab.platypus import Image, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
+from app.clinical import pdf_text
 from app.clinical.models import AnalysisStatus, Study
 from app.core.models import ClinicSettings
 from app.inference.engine import DEMONSTRATION_WARNING
 
 MARGIN = 18 * mm
 IMAGE_WIDTH = 82 * mm
+TEXT_WIDTH = A4[0] - 2 * MARGIN
+CELL = ParagraphStyle("cell", fontName=pdf_text.REGULAR, fontSize=9, leading=11)
+CELL_LABEL = ParagraphStyle("cell_label", parent=CELL, fontName=pdf_text.BOLD)
 
 
-def _table(rows: list[list[Any]], widths: list[float] | None = None) -> Table:
-    table = Table(rows, colWidths=widths, hAlign="LEFT")
-    table.setStyle(
-        TableStyle(
-            [
-                ("FONT", (0, 0), (-1, -1), "Helvetica", 9),
-                ("FONT", (0, 0), (0, -1), "Helvetica-Bold", 9),
-                ("VALIGN", (0, 0), (-1, -1), "TOP"),
-                ("LINEBELOW", (0, 0), (-1, -1), 0.25, colors.lightgrey),
-            ]
-        )
-    )
+def _styles() -> dict[str, ParagraphStyle]:
+    """reportlab's sample styles in the report's Unicode fonts."""
+    pdf_text.register_fonts()
+    sample = getSampleStyleSheet()
+    styles = {name: ParagraphStyle(name, parent=sample[name], fontName=pdf_text.REGULAR) for name in ("BodyText", "Italic")}
+    styles |= {name: ParagraphStyle(name, parent=sample[name], fontName=pdf_text.BOLD) for name in ("Title", "Heading2")}
+    styles["warning"] = ParagraphStyle("warning", parent=styles["BodyText"], textColor=colors.HexColor("#8a5a00"), fontName=pdf_text.BOLD)
+    return styles
+
+
+def _table(rows: list[list[Any]], widths: list[float]) -> Table:
+    """Every text cell goes through _text: patient names, file names, class and model names come
+    from people, DICOM headers and model packs."""
+    cells = [[_text(cell, CELL_LABEL if column == 0 else CELL) if isinstance(cell, str) else cell for column, cell in enumerate(row)] for row in rows]
+    table = Table(cells, colWidths=widths, hAlign="LEFT")
+    table.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("LINEBELOW", (0, 0), (-1, -1), 0.25, colors.lightgrey)]))
     return table
 
 
 def _text(value: str, style: ParagraphStyle) -> Paragraph:
-    """User- or pack-supplied text, exactly as written: reportlab reads Paragraph text as markup,
-    so it is escaped first; line breaks are kept."""
-    return Paragraph(escape(value).replace("\n", "<br/>"), style)
+    """User- or pack-supplied text, exactly as written, in any script (pdf_text.markup)."""
+    return Paragraph(pdf_text.markup(value, style.fontName), style)
 
 
 def _image(path: Path | None, caption: str) -> list[Any]:
     if path is None or not path.is_file():
-        return [Paragraph(f"({caption}: not available)")]
+        return [_text(f"({caption}: not available)", _styles()["Italic"])]
     picture = Image(str(path))
     scale = IMAGE_WIDTH / picture.imageWidth
     picture.drawWidth, picture.drawHeight = IMAGE_WIDTH, picture.imageHeight * scale
-    return [picture, Paragraph(caption, getSampleStyleSheet()["Italic"])]
+    return [picture, _text(caption, _styles()["Italic"])]
 
 
 def build_pdf(study: Study, original_preview: Path | None) -> bytes:
@@ -64,14 +69,12 @@ def build_pdf(study: Study, original_preview: Path | None) -> bytes:
     review = study.reviews.select_related("reviewer").first()
     demonstration = bool(analysis and analysis.pack_name and analysis.demonstration)
     preliminary = review is None
-    styles = getSampleStyleSheet()
-    warning = ParagraphStyle("warning", parent=styles["BodyText"], textColor=colors.HexColor("#8a5a00"), fontName="Helvetica-Bold")
+    styles = _styles()
+    warning = styles["warning"]
 
     def decorate(canvas, doc) -> None:  # noqa: ANN001
         canvas.saveState()
-        canvas.setFont("Helvetica-Bold", 9)
-        canvas.drawString(MARGIN, A4[1] - 12 * mm, f"{clinic_name} · Chest radiograph report · patient {study.patient.patient_id}")
-        canvas.setFont("Helvetica-Bold", 9)
+        pdf_text.draw_string(canvas, MARGIN, A4[1] - 12 * mm, f"{clinic_name} · Chest radiograph report · patient {study.patient.patient_id}", 9, bold=True)
         notices = []
         if preliminary:
             notices.append("PRELIMINARY: not reviewed by a radiologist")
@@ -79,9 +82,9 @@ def build_pdf(study: Study, original_preview: Path | None) -> bytes:
             notices.append(f"{DEMONSTRATION_WARNING.upper()}")
         canvas.setFillColor(colors.HexColor("#b35c00"))
         for i, notice in enumerate(notices):
-            canvas.drawString(MARGIN, 14 * mm + i * 4 * mm, notice)
+            pdf_text.draw_string(canvas, MARGIN, 14 * mm + i * 4 * mm, notice, 9, bold=True)
         canvas.setFillColor(colors.black)
-        canvas.setFont("Helvetica", 8)
+        canvas.setFont(pdf_text.REGULAR, 8)
         canvas.drawRightString(A4[0] - MARGIN, 10 * mm, f"page {doc.page} · printed {timezone.localtime():%Y-%m-%d %H:%M}")
         canvas.restoreState()
 
@@ -89,7 +92,7 @@ def build_pdf(study: Study, original_preview: Path | None) -> bytes:
     if preliminary:
         story.append(Paragraph("PRELIMINARY: this report has not been reviewed and signed by a radiologist.", warning))
     if demonstration:
-        story.append(Paragraph(f"{DEMONSTRATION_WARNING}. The AI result comes from {analysis.pack_name} {analysis.pack_version}, which is not clinically validated.", warning))
+        story.append(_text(f"{DEMONSTRATION_WARNING}. The AI result comes from {analysis.pack_name} {analysis.pack_version}, which is not clinically validated.", warning))
     patient = study.patient
     story += [
         Spacer(1, 4 * mm),
@@ -134,13 +137,14 @@ def build_pdf(study: Study, original_preview: Path | None) -> bytes:
         header = ["Model", *result["classes"]]
         rows = [header] + [[m["name"], *[f"{m['probabilities'][c]:.0%}" for c in result["classes"]]] for m in result["members"]]
         rows.append(["Consensus", *[f"{consensus['probabilities'][c]:.0%}" for c in result["classes"]]])
-        story += [Spacer(1, 3 * mm), _table(rows)]
+        first = 50 * mm
+        story += [Spacer(1, 3 * mm), _table(rows, [first] + [(TEXT_WIDTH - first) / len(result["classes"])] * len(result["classes"]))]
     elif analysis and analysis.status == AnalysisStatus.REFUSED:
         story.append(_text(f"No finding was made: {analysis.message}", styles["BodyText"]))
         if result and result.get("advice"):
             story.append(_text(f"What to do: {result['advice']}", styles["BodyText"]))
     else:
-        story.append(Paragraph(f"No AI result ({analysis.get_status_display() if analysis else 'not analysed'}).", styles["BodyText"]))
+        story.append(_text(f"No AI result ({analysis.get_status_display() if analysis else 'not analysed'}).", styles["BodyText"]))
     story.append(Paragraph("Radiologist", styles["Heading2"]))
     if review:
         story.append(
