@@ -27,7 +27,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from app import __version__, datadir
+from app import __version__, datadir, disk_full, faults
 from app.checksums import sha256_of
 
 PREFIX = "cxr-backup-"
@@ -65,27 +65,34 @@ def create(data: datadir.DataDir, destination: Path, keep: int = 7) -> Path:
     name = f"{PREFIX}{datetime.now():%Y%m%d-%H%M%S}.zip"
     final = destination / name
     partial = destination / (name + ".partial")
-    with tempfile.TemporaryDirectory(prefix="cxr-backup-", dir=data.backups) as tmp:
-        snapshot = Path(tmp) / DB_NAME
-        counts = snapshot_database(data.db_path, snapshot)
-        files: list[tuple[Path, str]] = [(snapshot, DB_NAME)]
-        for folder in FOLDERS:
-            base = data.root / folder
-            if base.is_dir():
-                for path in sorted(p for p in base.rglob("*") if p.is_file() and not p.name.startswith(".incoming")):
-                    files.append((path, path.relative_to(data.root).as_posix()))
-        entries = []
-        try:
-            with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
-                for path, arcname in files:
-                    entries.append({"path": arcname, "size": path.stat().st_size, "sha256": sha256_of(path)})
-                    zf.write(path, arcname)
-                manifest = {"format": 1, "app_version": __version__, "created": datetime.now().isoformat(timespec="seconds"), "counts": counts, "files": entries}
-                zf.writestr(MANIFEST, json.dumps(manifest, indent=2))
-            verify(partial)
-            os.replace(partial, final)
-        finally:
-            partial.unlink(missing_ok=True)
+    try:
+        with tempfile.TemporaryDirectory(prefix="cxr-backup-", dir=data.backups) as tmp:
+            snapshot = Path(tmp) / DB_NAME
+            counts = snapshot_database(data.db_path, snapshot)
+            files: list[tuple[Path, str]] = [(snapshot, DB_NAME)]
+            for folder in FOLDERS:
+                base = data.root / folder
+                if base.is_dir():
+                    for path in sorted(p for p in base.rglob("*") if p.is_file() and not p.name.startswith(".incoming")):
+                        files.append((path, path.relative_to(data.root).as_posix()))
+            entries = []
+            try:
+                with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
+                    for index, (path, arcname) in enumerate(files):
+                        entries.append({"path": arcname, "size": path.stat().st_size, "sha256": sha256_of(path)})
+                        zf.write(path, arcname)
+                        if index == len(files) // 2:
+                            faults.point("backup-archive")  # half the files are in the .partial archive
+                    manifest = {"format": 1, "app_version": __version__, "created": datetime.now().isoformat(timespec="seconds"), "counts": counts, "files": entries}
+                    zf.writestr(MANIFEST, json.dumps(manifest, indent=2))
+                verify(partial)
+                os.replace(partial, final)
+            finally:
+                partial.unlink(missing_ok=True)
+    except (OSError, sqlite3.OperationalError) as exc:
+        if disk_full.is_disk_full(exc):
+            raise BackupError(f"a disk is full (the backup folder {destination}, or the data folder where the database snapshot is taken); no archive was written. Free space or choose another backup folder.") from exc
+        raise
     rotate(destination, keep)
     return final
 

@@ -6,8 +6,8 @@ so no upload, analysis or backup is in flight and anything half-written is garba
 - `.incoming-*` uploads in originals/ that never became a study (killed mid-upload);
 - stored originals no study row names (killed between moving the file and committing the row);
 - derived images of studies or analyses that no longer exist, and `*.tmp` files there;
-- `cxr-backup-*` scratch folders of a backup that was killed, and `*.partial` archives in the
-  backup folder (a partial archive never looks complete: only verified archives are renamed);
+- `cxr-backup-*` scratch folders of a backup that was killed, unfinished pre-migration copies,
+  and `*.partial` archives in the backup folder (a partial archive never looks complete: only verified archives are renamed);
 - half-written secret key files;
 - heartbeat rows of workers that are gone (the worker starts after this).
 
@@ -75,6 +75,7 @@ def clean_leftovers() -> dict[str, int]:
     # Directories only: finished archives share the prefix, and an administrator may point the
     # backup folder at backups/ itself.
     drop("scratch folders of interrupted backups", [p for p in data.backups.glob("cxr-backup-*") if p.is_dir()] if data.backups.is_dir() else [])
+    drop("unfinished pre-migration copies", list(data.backups.glob("pre-migration-*.partial")) if data.backups.is_dir() else [])
     clinic = ClinicSettings.current()
     if clinic and clinic.backup_folder and Path(clinic.backup_folder).is_dir():
         from app import backup

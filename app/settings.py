@@ -80,6 +80,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
+    "app.core.middleware.DiskFullMiddleware",
 ]
 
 ROOT_URLCONF = "app.urls"
@@ -193,6 +194,9 @@ ENABLE_DIAGNOSTIC_JOBS = _env_bool("CXR_ENABLE_DIAGNOSTIC_JOBS", False)
 
 # Inference.
 GPU_MEMORY_BUDGET_MB = _env_int("CXR_GPU_MEMORY_BUDGET_MB", 6144)
+# Images stop being stored while this much is still free, so the database always has room to
+# record what happened (app/disk_full.py).
+DISK_RESERVE_BYTES = _env_int("CXR_DISK_RESERVE_MB", 200) * 1024 * 1024
 MODEL_PACK = os.environ.get("CXR_MODEL_PACK", "")
 
 LOGGING = {

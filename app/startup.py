@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 from datetime import datetime
 from pathlib import Path
@@ -12,6 +13,7 @@ from django.core.management import call_command
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.migrations.executor import MigrationExecutor
 
+from app import faults
 from app.jobs import queue
 
 log = logging.getLogger(__name__)
@@ -27,17 +29,22 @@ def pending_migrations() -> list[str]:
 
 
 def backup_sqlite(source: Path, destination: Path) -> Path:
-    """A consistent copy through SQLite's online backup API (safe with WAL, unlike a file copy)."""
+    """A consistent copy through SQLite's online backup API (safe with WAL, unlike a file copy),
+    written as .partial and renamed when complete: a copy cut short by a kill never carries the
+    name of a good one (the leftovers clean-up removes it)."""
     destination.parent.mkdir(parents=True, exist_ok=True)
+    partial = destination.with_name(destination.name + ".partial")
     src = sqlite3.connect(str(source))
     try:
-        dst = sqlite3.connect(str(destination))
+        dst = sqlite3.connect(str(partial))
         try:
             src.backup(dst)
         finally:
             dst.close()
+        os.replace(partial, destination)
     finally:
         src.close()
+        partial.unlink(missing_ok=True)
     return destination
 
 
@@ -66,7 +73,10 @@ def initialize(*, single_workstation: bool = True) -> dict[str, object]:
             _rotate_pre_migration_backups(settings.DATA_DIR.backups)
             report["backup"] = str(target)
             log.info("Backed up the database to %s before migrating", target)
-        call_command("migrate", interactive=False, verbosity=0)
+        # A fault-injection test may stop the process as the k-th migration records itself,
+        # inside that migration's transaction (tests/test_faults.py).
+        with faults.during_sql("migration", 'INSERT INTO "django_migrations"'):
+            call_command("migrate", interactive=False, verbosity=0)
         report["migrated"] = pending
         log.info("Applied %d migrations", len(pending))
     if single_workstation:

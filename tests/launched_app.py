@@ -132,3 +132,51 @@ class LaunchedApp:
             return connection.execute(sql, params).fetchall()
         finally:
             connection.close()
+
+
+class WebClient:
+    """A logged-in person talking to a launched app over HTTP (cookies, CSRF, multipart forms)."""
+
+    def __init__(self, app: LaunchedApp) -> None:
+        import http.cookiejar
+
+        self.app = app
+        self.jar = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar), _NoRedirect())
+
+    def _csrf(self) -> str:
+        return next((c.value for c in self.jar if c.name == "csrftoken"), "")
+
+    def request(self, path: str, fields: dict[str, str] | None = None, files: dict[str, tuple[str, bytes]] | None = None, timeout: float = 60) -> tuple[int, str, str]:
+        """(status, Location header, body) of a GET (no fields) or a POST."""
+        import urllib.error
+        import uuid
+
+        data, headers = None, {"Referer": self.app.url}
+        if fields is not None or files:
+            fields = {"csrfmiddlewaretoken": self._csrf(), **(fields or {})}
+            boundary = uuid.uuid4().hex
+            parts = []
+            for name, value in fields.items():
+                parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode())
+            for name, (filename, content) in (files or {}).items():
+                parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\nContent-Type: application/octet-stream\r\n\r\n'.encode() + content + b"\r\n")
+            data = b"".join(parts) + f"--{boundary}--\r\n".encode()
+            headers["Content-Type"] = f"multipart/form-data; boundary={boundary}"
+        req = urllib.request.Request(self.app.url + path.lstrip("/"), data=data, headers=headers)
+        try:
+            with self.opener.open(req, timeout=timeout) as response:
+                return response.status, response.headers.get("Location", ""), response.read().decode("utf-8", "replace")
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.headers.get("Location", ""), exc.read().decode("utf-8", "replace")
+
+    def login(self, username: str, password: str) -> None:
+        self.request("login/")
+        status, location, body = self.request("login/", {"username": username, "password": password})
+        if status != 302:
+            raise RuntimeError(f"login as {username} failed ({status})")
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
+        return None

@@ -43,6 +43,7 @@ class AccessMatrixTestCase(BaseTestCase):
             "study_report": {"pk": self.study.pk},
             "study_json": {"pk": self.study.pk},
             "batch_import_detail": {"pk": 999},
+            "batch_import_resume": {"pk": 999},
         }
 
     def test_every_url_is_in_the_access_table(self) -> None:

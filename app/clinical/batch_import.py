@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import Count, F
 from django.utils import timezone
 
+from app import disk_full, faults
 from app.clinical.intake import IntakeError, intake
 from app.clinical.models import ImportBatch, ImportItem, ImportItemStatus, Patient
 from app.core.models import ClinicSettings
@@ -88,6 +89,14 @@ def start(folder: Path, user, patient: Patient | None = None) -> ImportBatch:  #
     return batch
 
 
+def resume(batch: ImportBatch) -> None:
+    """A new job for a stopped import; it lists the folder again only if it never got that far."""
+    with transaction.atomic():
+        batch.job = queue.enqueue(BATCH_IMPORT, {"batch_id": batch.id}, priority=Priority.BULK)
+        batch.message = ""
+        batch.save(update_fields=["job", "message"])
+
+
 def scan(batch: ImportBatch, ctx: JobContext) -> None:
     """One row per file, written in one transaction (a stop mid-scan leaves no half list)."""
     ctx.progress(0.0, "Listing the folder")
@@ -113,6 +122,15 @@ def counts(batch: ImportBatch) -> dict[str, Any]:
         rate = (done - 1) / max((last.finished_at - first.finished_at).total_seconds(), 1e-3)
         eta = rows[ImportItemStatus.PENDING] / rate if rate > 0 else None
     return {**rows, "total": total, "done": done, "eta_seconds": eta}
+
+
+def stored_by_this_import(study, batch: ImportBatch, path: Path) -> bool:  # noqa: ANN001
+    return (
+        study.original_name == path.name[:255]
+        and study.uploaded_by_id == batch.created_by_id
+        and study.uploaded_at >= batch.created_at
+        and not ImportItem.objects.filter(study=study).exists()
+    )
 
 
 @register_failure_hook(BATCH_IMPORT)
@@ -151,11 +169,23 @@ def run_batch_import(ctx: JobContext) -> dict[str, Any]:
                 handle.seek(0)
                 result = intake(File(handle, name=path.name), batch.created_by, batch.patient, patient_from_name=True, priority=Priority.BULK)
             study = result.study
-            status = ImportItemStatus.DUPLICATE if result.duplicate else ImportItemStatus.STORED
-            message = f"same file as study {study.pk}" if result.duplicate else ""
+            faults.point("import-stored")  # the study is committed, the item not yet marked
+            if result.duplicate and item.attempts >= 1 and stored_by_this_import(study, batch, path):
+                # A crash came between storing this file and marking it done: it is this
+                # import's own study, not a duplicate.
+                status, message = ImportItemStatus.STORED, ""
+            else:
+                status = ImportItemStatus.DUPLICATE if result.duplicate else ImportItemStatus.STORED
+                message = f"same file as study {study.pk}" if result.duplicate else ""
         except IntakeError as exc:
             message = str(exc)
-        except OSError as exc:
+        except Exception as exc:
+            if isinstance(exc, disk_full.DiskFull) or disk_full.is_disk_full(exc):
+                # Not this file's fault: it stays waiting and the import stops until there is room.
+                ImportItem.objects.filter(id=item.id).update(attempts=F("attempts") - 1)
+                raise JobError(f"Stopped at file {done + 1} of {total}: {disk_full.MESSAGE} Then choose Retry; the import carries on from that file.") from exc
+            if not isinstance(exc, OSError):
+                raise
             message = f"cannot be read ({exc.strerror or exc})"
         ImportItem.objects.filter(id=item.id).update(status=status, message=message, study=study, finished_at=timezone.now())
         # Progress was made: crashes count against the file being read, not the whole import.

@@ -24,6 +24,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from app import disk_full
 from app.clinical import audit
 from app.clinical.models import Analysis, Patient, Sex, Study, validate_patient_id
 from app.inference.errors import InputError
@@ -111,6 +112,7 @@ def intake(upload: UploadedFile | File, user, patient: Patient | None, *, patien
     `priority`: of the analysis job (a folder import's films queue as bulk, behind uploads)."""
     incoming = settings.DATA_DIR.originals / f".incoming-{uuid.uuid4().hex}"
     try:
+        disk_full.ensure_room(settings.DATA_DIR.originals, upload.size or 0)
         digest = hashlib.sha256()
         with incoming.open("wb") as handle:
             for chunk in upload.chunks():

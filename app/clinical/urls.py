@@ -10,6 +10,7 @@ urlpatterns = [
     path("upload/", views.upload, name="upload"),
     path("import/", views.batch_import_start, name="batch_import_start"),
     path("import/<int:pk>/", views.batch_import_detail, name="batch_import_detail"),
+    path("import/<int:pk>/resume/", views.batch_import_resume, name="batch_import_resume"),
     path("studies/<int:pk>/", views.study_detail, name="study_detail"),
     path("studies/<int:pk>/status/", views.study_status, name="study_status"),
     path("studies/<int:pk>/image/<str:kind>.png", views.study_image, name="study_image"),

@@ -20,6 +20,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from app import disk_full
 from app.clinical import audit
 from app.clinical.forms import GateOverrideForm, NewUserForm, PatientForm, ReviewForm, UploadForm
 from app.clinical.intake import IntakeError, intake, queue_analysis
@@ -92,6 +93,12 @@ def upload(request: HttpRequest) -> HttpResponse:
                 outcomes.append({"name": upload_file.name, "study": result.study, "duplicate": result.duplicate, "new_patient": result.created_patient})
             except IntakeError as exc:
                 outcomes.append({"name": upload_file.name, "error": str(exc)})
+            except disk_full.DiskFull:
+                outcomes.append({"name": upload_file.name, "error": disk_full.MESSAGE})
+            except OSError as exc:
+                if not disk_full.is_disk_full(exc):
+                    raise
+                outcomes.append({"name": upload_file.name, "error": disk_full.MESSAGE})
         stored = [o for o in outcomes if "study" in o and not o["duplicate"]]
         if len(outcomes) == 1 and stored:
             return redirect("study_detail", pk=stored[0]["study"].pk)
@@ -418,6 +425,22 @@ def batch_import_detail(request: HttpRequest, pk: int) -> HttpResponse:
     }
     template = "clinical/_batch_progress.html" if request.headers.get("HX-Request") else "clinical/batch_import_detail.html"
     return render(request, template, context)
+
+
+@require_POST
+def batch_import_resume(request: HttpRequest, pk: int) -> HttpResponse:
+    """Carry on with an import that stopped (disk full, USB stick pulled out): the files still
+    waiting are imported; those already done are not touched."""
+    from app.clinical import batch_import
+
+    batch = get_object_or_404(ImportBatch.objects.select_related("job"), pk=pk)
+    if batch.job and batch.job.state != "failed":
+        messages.info(request, "This import is not stopped.")
+    else:
+        batch_import.resume(batch)
+        audit.record(request.user, audit.CREATED, batch, f"Import of {batch.folder} resumed")
+        messages.success(request, "The import carries on from the first file still waiting.")
+    return redirect("batch_import_detail", pk=batch.pk)
 
 
 # -- administration ---------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest
 
+from app import disk_full
 from app.core.models import ClinicSettings
 from app.jobs.status import worker_summary
 
@@ -18,4 +19,6 @@ def app_info(request: HttpRequest) -> dict[str, Any]:
         "active_pack": pack,
         # Every page says so while an unvalidated pack produces the results.
         "demonstration_pack": bool(pack.get("loaded") and not pack.get("validated")),
+        # Free bytes when the data disk is nearly full (base.html warns), else None.
+        "disk_low": disk_full.low_space(settings.DATA_DIR.root) if request.user.is_authenticated else None,
     }

@@ -36,6 +36,7 @@ ACCESS: dict[str, frozenset[str]] = {
     "upload": CLINICAL,
     "batch_import_start": CLINICAL,
     "batch_import_detail": CLINICAL,
+    "batch_import_resume": CLINICAL,
     "study_detail": CLINICAL,
     "study_status": CLINICAL,
     "study_image": CLINICAL,

@@ -16,6 +16,7 @@ from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from app import disk_full
 from app.core.forms import FirstRunForm
 from app.core.models import ClinicSettings
 from app.jobs.status import worker_summary
@@ -45,6 +46,7 @@ def health(request: HttpRequest) -> JsonResponse:
         "worker": {"alive": worker["alive"], "count": worker.get("count", 0), "state": worker["state"]},
         "compute_device": engine.get("device", "unknown until a worker has started"),
         "model_pack": engine.get("model_pack", {"loaded": False, "reason": "no worker has reported yet"}),
+        "disk": {"free_bytes": disk_full.free_bytes(settings.DATA_DIR.root), "reserve_bytes": disk_full.reserve_bytes()},
     }
     return JsonResponse(body, status=200 if db_ok else 503)
 

