@@ -44,6 +44,8 @@ class AccessMatrixTestCase(BaseTestCase):
             "study_json": {"pk": self.study.pk},
             "batch_import_detail": {"pk": 999},
             "batch_import_resume": {"pk": 999},
+            "model_card_pack": {"name": "cxr-covid3-lite", "version": "2.0.0"},
+            "pack_file": {"name": "cxr-covid3-lite", "version": "2.0.0", "path": "evaluation/test-roc.png"},
         }
 
     def test_every_url_is_in_the_access_table(self) -> None:

@@ -7,7 +7,7 @@ class AnalysisConfig(AppConfig):
     verbose_name = "Analysis"
 
     def ready(self) -> None:
-        from app.analysis import engine_service, jobs  # noqa: F401  jobs registers its kinds
+        from app.analysis import engine_service, jobs, packs  # noqa: F401  they register their job kinds
         from app.jobs.registry import register_warmup
 
         # Runs in the worker (thread or process) at start-up, never in a web request: loading

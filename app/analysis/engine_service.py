@@ -20,10 +20,28 @@ _lock = threading.Lock()
 _engine: Engine | None = None
 
 
+def _chosen() -> tuple[str, str] | None:
+    """The pack an administrator made active (name, version), if any; None: the default."""
+    from app.inference.pack_registry import active_choice
+
+    if settings.MODEL_PACK:  # fixed by the environment: no switching
+        return None
+    choice = active_choice(settings.DATA_DIR.model_packs)
+    return (choice["name"], str(choice.get("version", ""))) if choice else None
+
+
 def get_engine() -> Engine:
-    """The loaded engine; raises ModelPackError (readable) when no usable pack is installed."""
+    """The loaded engine; raises ModelPackError (readable) when no usable pack is installed.
+
+    Called before every analysis: if an administrator activated another pack since the engine was
+    loaded (a small JSON file, read each time), the new pack is loaded now, between two jobs, so
+    no job mixes packs; each result records the pack that produced it."""
     global _engine
     with _lock:
+        chosen = _chosen()
+        if _engine is not None and chosen is not None and chosen != (_engine.pack.name, _engine.pack.version):
+            log.info("The active model pack changed to %s %s; switching from %s", *chosen, _engine.pack.label)
+            _engine = None
         if _engine is None:
             from app.inference.engine import Engine
             from app.inference.pack_registry import select_active

@@ -56,6 +56,14 @@ ACCESS: dict[str, frozenset[str]] = {
     "backups": ADMINS,
     "backup_now": ADMINS,
     "retention": ADMINS,
+    "pack_list": ADMINS,
+    "pack_import": ADMINS,
+    "pack_activate": ADMINS,
+    "pack_rollback": ADMINS,
+    # What the AI is and how well it did: for everyone who sees its results.
+    "model_card": EVERYONE,
+    "model_card_pack": EVERYONE,
+    "pack_file": EVERYONE,
 }
 
 

@@ -42,11 +42,23 @@ def active_choice(imported_dir: Path | None) -> dict[str, str] | None:
     return choice if isinstance(choice, dict) and "name" in choice else None
 
 
-def set_active(imported_dir: Path, pack: ModelPack) -> None:
+def set_active(imported_dir: Path, pack: ModelPack, previous: ModelPack | None = None) -> None:
+    """Record the active pack (and the one it replaces, for a roll-back). Workers compare this
+    file with the pack they hold before each job and switch between jobs (engine_service)."""
     imported_dir.mkdir(parents=True, exist_ok=True)
     tmp = imported_dir / (ACTIVE_FILE + ".tmp")
-    tmp.write_text(json.dumps({"name": pack.name, "version": pack.version, "path": str(pack.root)}), encoding="utf-8")
+    choice: dict[str, object] = {"name": pack.name, "version": pack.version, "path": str(pack.root)}
+    if previous is not None and (previous.name, previous.version) != (pack.name, pack.version):
+        choice["previous"] = {"name": previous.name, "version": previous.version}
+    tmp.write_text(json.dumps(choice), encoding="utf-8")
     os.replace(tmp, imported_dir / ACTIVE_FILE)
+
+
+def find(imported_dir: Path | None, name: str, version: str) -> ModelPack:
+    for pack in installed(imported_dir)[0]:
+        if pack.name == name and pack.version == version:
+            return pack
+    raise ModelPackError(f"the model pack {name} {version} is not installed")
 
 
 def select_active(imported_dir: Path | None, requested: str | None = None) -> ModelPack:
