@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.launched_app import LaunchedApp
-from tests.shared_data import DICOM_MONO2, REPO, a_radiograph, requires_shared
+from tests.shared_data import DICOM_MONO2, REPO, a_radiograph, cxr_files, requires_shared
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = REPO / "test-artifacts" / "e2e"
@@ -78,7 +78,7 @@ def app(tmp_path: Path):  # noqa: ANN201
     assert not (data / "blocked-connections.log").exists()
 
 
-def test_the_whole_clinical_path(app: LaunchedApp) -> None:
+def test_the_whole_clinical_path(app: LaunchedApp, tiny_pack_dir: Path, tmp_path: Path) -> None:
     playwright = pytest.importorskip("playwright.sync_api")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with playwright.sync_playwright() as pw:
@@ -172,6 +172,38 @@ def test_the_whole_clinical_path(app: LaunchedApp) -> None:
         page.goto(app.url + "admin/audit/?action=gate_overridden")
         assert page.locator("text=quality gate overruled (not_chest_radiograph), analysed anyway").count() == 1
         shot("10-audit-gate-override")
+
+        # The model card, then a new pack from a USB stick's .zip: installed, activated, used by
+        # the very next analysis without a restart, and rolled back.
+        page.click("text=About the model")
+        assert "cxr-covid3-lite 2.0.0" in page.inner_text("h1")
+        assert page.locator(".model-card img").count() >= 2
+        shot("11-model-card")
+        pack_zip = shutil.make_archive(str(tmp_path / "tiny-pack"), "zip", tiny_pack_dir)
+        page.click("text=Model packs")
+        page.set_input_files("#archive", pack_zip)
+        page.check("input[name=activate]")
+        page.click("text=Check and install")
+        page.wait_for_selector("text=installed and activated", timeout=180_000)
+        page.goto(app.url + "admin/packs/")
+        assert "tiny-test 0.0.1" in page.inner_text("tr.active-pack")
+        shot("12-pack-installed-and-active")
+        log_in_as("rita")
+        page.goto(study_url)
+        page.click("a:has-text('RFC-0042')")
+        page.click("text=Upload radiographs")
+        page.set_input_files("#id_files", str(cxr_files(limit=2)[1]))
+        page.click("text=Upload and analyse")
+        page.wait_for_selector(".finding-name", timeout=120_000)
+        assert "tiny-test 0.0.1" in page.inner_text(".result-card")
+        assert "of 3 models agree" in page.inner_text(".finding-box")
+        shot("13-analysed-by-the-new-pack")
+        log_in_as("admin")
+        page.goto(app.url + "admin/packs/")
+        page.click("text=Roll back to cxr-covid3-lite 2.0.0")
+        page.wait_for_selector("text=cxr-covid3-lite 2.0.0 is now the active pack")
+        assert "cxr-covid3-lite 2.0.0" in page.inner_text("tr.active-pack")
+        shot("14-rolled-back")
         browser.close()
 
 
