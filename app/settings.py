@@ -26,7 +26,7 @@ import dj_database_url
 
 from app import __version__
 from app.datadir import resolve
-from app.install_dir import UI_DIR
+from app.install_dir import INSTALL_DIR, UI_DIR
 
 
 def _env_bool(name: str, default: bool) -> bool:
@@ -75,6 +75,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "app.core.idle.IdleTimeoutMiddleware",
+    "app.core.language.LanguageMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "app.core.roles.RoleAccessMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -96,6 +97,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.i18n",
                 "app.core.context_processors.app_info",
             ],
         },
@@ -159,7 +161,10 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
-LANGUAGE_CODE = "en-gb"
+LANGUAGE_CODE = "en"
+# The app in the clinic's language: each person's choice, else the clinic's (app/core/language.py).
+LANGUAGES = [("en", "English"), ("fr", "Français"), ("es", "Español"), ("pt", "Português")]
+LOCALE_PATHS = [INSTALL_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

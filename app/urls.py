@@ -15,6 +15,7 @@ urlpatterns = [
     path("", include("app.clinical.urls")),
     path("", include("app.analysis.urls")),
     path("admin/settings/", core_views.clinic_settings, name="clinic_settings"),
+    path("preferences/", core_views.preferences, name="preferences"),
     path("admin/backups/", maintenance_views.backups, name="backups"),
     path("admin/backups/now/", maintenance_views.backup_now, name="backup_now"),
     path("admin/retention/", maintenance_views.retention, name="retention"),

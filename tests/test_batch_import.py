@@ -172,7 +172,7 @@ class BatchImportTestCase(BaseTestCase):
         self.client.login(username="bob", password=PASSWORD)
         self.assertContains(self.client.post(reverse("batch_import_start"), {"folder": str(self.folder)}), "removable media")
         self.client.login(username="alice", password=PASSWORD)
-        self.client.post(reverse("clinic_settings"), {"clinic_name": "Riverside", "session_idle_minutes": 30, "import_folders": str(self.tmp_path)})
+        self.client.post(reverse("clinic_settings"), {"clinic_name": "Riverside", "language": "en", "session_idle_minutes": 30, "import_folders": str(self.tmp_path)})
         self.client.login(username="bob", password=PASSWORD)
         r = self.client.post(reverse("batch_import_start"), {"folder": str(self.folder)})
         self.assertEqual(r.status_code, 302)

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
@@ -96,7 +97,7 @@ def pack_import(request: HttpRequest) -> HttpResponse:
     source_text = request.POST.get("source", "").strip()
     if upload is not None:
         if upload.size > MAX_UPLOADED_PACK:
-            messages.error(request, "That file is larger than any model pack (2 GB); nothing was installed.")
+            messages.error(request, gettext("That file is larger than any model pack (2 GB); nothing was installed."))
             return redirect("pack_list")
         folder = settings.DATA_DIR.model_packs / ".uploads"
         folder.mkdir(parents=True, exist_ok=True)
@@ -108,14 +109,14 @@ def pack_import(request: HttpRequest) -> HttpResponse:
     elif source_text and Path(source_text).is_absolute() and Path(source_text).exists():
         source, uploaded = Path(source_text), False
     else:
-        messages.error(request, "Choose a .zip file, or give the full path of a pack folder or .zip on this computer (for example /media/usb/cxr-pack-2.1.zip).")
+        messages.error(request, gettext("Choose a .zip file, or give the full path of a pack folder or .zip on this computer (for example /media/usb/cxr-pack-2.1.zip)."))
         return redirect("pack_list")
     job = packs.queue_import(source, activate_after=request.POST.get("activate") == "on")
     if uploaded:
         job.payload["uploaded"] = True
         job.save(update_fields=["payload"])
     audit.record(request.user, audit.CREATED, job, f"Model pack import from {upload.name if upload else source} started", activate=request.POST.get("activate") == "on")
-    messages.success(request, "The pack is being checked and installed; this page shows when it is done.")
+    messages.success(request, gettext("The pack is being checked and installed; this page shows when it is done."))
     return redirect("pack_list")
 
 
@@ -128,7 +129,7 @@ def pack_activate(request: HttpRequest) -> HttpResponse:
 def pack_rollback(request: HttpRequest) -> HttpResponse:
     previous = packs.previous_choice()
     if previous is None:
-        messages.error(request, "There is no previous pack to go back to.")
+        messages.error(request, gettext("There is no previous pack to go back to."))
         return redirect("pack_list")
     return _switch(request, previous["name"], previous.get("version", ""), "rolled back to")
 
@@ -137,9 +138,9 @@ def _switch(request: HttpRequest, name: str, version: str, verb: str) -> HttpRes
     try:
         pack, replaced = packs.activate(name, version)
     except ModelPackError as exc:
-        messages.error(request, f"The pack was not activated: {exc}")
+        messages.error(request, gettext("The pack was not activated: %(reason)s") % {"reason": exc})
         return redirect("pack_list")
     was = replaced.label if replaced else "none"
     audit.record(request.user, audit.CHANGED, None, f"Model pack {verb} {pack.label} (was {was})", pack=pack.name, version=pack.version, previous=was)
-    messages.success(request, f"{pack.label} is now the active pack. Analyses that are already running finish with {was}; the next one uses {pack.label}.")
+    messages.success(request, gettext("%(pack)s is now the active pack. Analyses that are already running finish with %(was)s; the next one uses %(pack)s.") % {"pack": pack.label, "was": was})
     return redirect("pack_list")

@@ -6,11 +6,17 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from app.clinical.models import AuditEvent
 
 VIEWED, CREATED, CHANGED, REVIEWED, EXPORTED, DELETED, ANALYSED = "viewed", "created", "changed", "reviewed", "exported", "deleted", "analysed"
 GATE_OVERRIDDEN = "gate_overridden"
+# For the audit log's filter: the stored value and what a person reads.
+ACTION_LABELS = [
+    (VIEWED, _("viewed")), (CREATED, _("created")), (CHANGED, _("changed")), (REVIEWED, _("reviewed")), (EXPORTED, _("exported")),
+    (DELETED, _("deleted")), (ANALYSED, _("analysed")), (GATE_OVERRIDDEN, _("quality gate overruled")),
+]
 
 
 def record(user: AbstractBaseUser | AnonymousUser | None, action: str, obj: models.Model | None, summary: str, **detail: Any) -> AuditEvent:

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib.auth.forms import UserCreationForm
 from django.contrib.auth.models import User
+from django.utils.translation import gettext_lazy as _
 
 from app.clinical.models import Patient
 from app.core.roles import ROLES
@@ -13,11 +14,13 @@ class PatientForm(forms.ModelForm):
         model = Patient
         fields = ("patient_id", "full_name", "sex", "birth_date", "age_years")
         widgets = {"birth_date": forms.DateInput(attrs={"type": "date"})}
+        labels = {"patient_id": _("Patient ID"), "full_name": _("Full name"), "sex": _("Sex"), "birth_date": _("Date of birth"), "age_years": _("Age (years)")}
+        help_texts = {"age_years": _("when the date of birth is unknown")}
 
     def clean(self):  # noqa: ANN201
         data = super().clean()
         if data.get("birth_date") and data.get("age_years") is not None:
-            self.add_error("age_years", "Give either the date of birth or the age, not both.")
+            self.add_error("age_years", _("Give either the date of birth or the age, not both."))
         return data
 
 
@@ -41,19 +44,20 @@ class UploadForm(forms.Form):
     patient = forms.ModelChoiceField(
         queryset=Patient.objects.order_by("patient_id"),
         required=False,
-        empty_label="Take the patient from each DICOM file",
-        help_text="PNG and JPEG files need a patient; DICOM files can bring their own.",
+        label=_("Patient"),
+        empty_label=_("Take the patient from each DICOM file"),
+        help_text=_("PNG and JPEG files need a patient; DICOM files can bring their own."),
     )
-    files = MultipleFileField(help_text="PNG, JPEG or DICOM; several at once is fine.")
+    files = MultipleFileField(label=_("Files"), help_text=_("PNG, JPEG or DICOM; several at once is fine."))
 
 
 class GateOverrideForm(forms.Form):
     reason = forms.CharField(
-        label="Why is this a chest radiograph the models should judge?",
+        label=_("Why is this a chest radiograph the models should judge?"),
         min_length=5,
         max_length=500,
-        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "e.g. portable AP film, ICU, lines and leads"}),
-        error_messages={"required": "Give the reason: it goes on the result and into the audit log.", "min_length": "Say a little more (at least 5 characters)."},
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": _("e.g. portable AP film, ICU, lines and leads")}),
+        error_messages={"required": _("Give the reason: it goes on the result and into the audit log."), "min_length": _("Say a little more (at least 5 characters).")},
     )
 
     def clean_reason(self) -> str:
@@ -61,8 +65,8 @@ class GateOverrideForm(forms.Form):
 
 
 class ReviewForm(forms.Form):
-    finding = forms.ChoiceField()
-    note = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    finding = forms.ChoiceField(label=_("Your finding"))
+    note = forms.CharField(label=_("Note"), widget=forms.Textarea(attrs={"rows": 3}), required=False)
 
     def __init__(self, *args, classes: list[str], ai_finding: str, **kwargs) -> None:  # noqa: ANN002, ANN003
         super().__init__(*args, **kwargs)
@@ -73,12 +77,12 @@ class ReviewForm(forms.Form):
     def clean(self):  # noqa: ANN201
         data = super().clean()
         if data.get("finding") and data["finding"] != self.ai_finding and not data.get("note", "").strip():
-            self.add_error("note", "Say why when you override the AI finding.")
+            self.add_error("note", _("Say why when you override the AI finding."))
         return data
 
 
 class NewUserForm(UserCreationForm):
-    role = forms.ChoiceField(choices=[(r, r) for r in ROLES])
+    role = forms.ChoiceField(label=_("Role"), choices=[(r, _(r)) for r in ROLES])
 
     class Meta(UserCreationForm.Meta):
         model = User

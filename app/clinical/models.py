@@ -7,16 +7,17 @@ import unicodedata
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 from django.utils import timezone
 
 from app.jobs.models import Job
 
 
 class Sex(models.TextChoices):
-    FEMALE = "F", "Female"
-    MALE = "M", "Male"
-    OTHER = "O", "Other"
-    UNKNOWN = "U", "Unknown"
+    FEMALE = "F", _("Female")
+    MALE = "M", _("Male")
+    OTHER = "O", _("Other")
+    UNKNOWN = "U", _("Unknown")
 
 
 def validate_patient_id(value: str) -> None:
@@ -80,12 +81,12 @@ class Study(models.Model):
 
 
 class AnalysisStatus(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Analysing"
-    ANALYSED = "analysed", "Analysed"
-    REFUSED = "refused", "Not a frontal chest radiograph"
-    FAILED = "failed", "Failed"
-    CANCELLED = "cancelled", "Cancelled"
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Analysing")
+    ANALYSED = "analysed", _("Analysed")
+    REFUSED = "refused", _("Not a frontal chest radiograph")
+    FAILED = "failed", _("Failed")
+    CANCELLED = "cancelled", _("Cancelled")
 
 
 class Analysis(models.Model):
@@ -128,8 +129,11 @@ class Analysis(models.Model):
         """One line for the study page, the PDF and the CSV: what was overruled, why, by whom, when."""
         if not self.gate_overridden:
             return ""
-        who = self.gate_override_by.get_full_name() or self.gate_override_by.get_username() if self.gate_override_by else "a deleted account"
-        return f"Analysed despite the quality gate: {self.gate_override_reason} (by {who}, {timezone.localtime(self.gate_override_at):%Y-%m-%d %H:%M})"
+        from django.utils.translation import gettext
+
+        who = self.gate_override_by.get_full_name() or self.gate_override_by.get_username() if self.gate_override_by else gettext("a deleted account")
+        return gettext("Analysed despite the quality gate: %(reason)s (by %(who)s, %(when)s)") % {
+            "reason": self.gate_override_reason, "who": who, "when": f"{timezone.localtime(self.gate_override_at):%Y-%m-%d %H:%M}"}
 
 
 class Review(models.Model):
@@ -185,10 +189,10 @@ class ImportBatch(models.Model):
 
 
 class ImportItemStatus(models.TextChoices):
-    PENDING = "pending", "Waiting"
-    STORED = "stored", "Stored"
-    DUPLICATE = "duplicate", "Already stored"
-    FAILED = "failed", "Not stored"
+    PENDING = "pending", _("Waiting")
+    STORED = "stored", _("Stored")
+    DUPLICATE = "duplicate", _("Already stored")
+    FAILED = "failed", _("Not stored")
 
 
 class ImportItem(models.Model):

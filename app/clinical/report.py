@@ -10,6 +10,8 @@ import io
 from pathlib import Path
 from typing import Any
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
@@ -19,7 +21,7 @@ from reportlab.platypus import Image, Paragraph, SimpleDocTemplate, Spacer, Tabl
 from app.clinical import pdf_text
 from app.clinical.models import AnalysisStatus, Study
 from app.core.models import ClinicSettings
-from app.inference.engine import DEMONSTRATION_WARNING
+from app.core.templatetags import results
 
 MARGIN = 18 * mm
 IMAGE_WIDTH = 82 * mm
@@ -54,7 +56,7 @@ def _text(value: str, style: ParagraphStyle) -> Paragraph:
 
 def _image(path: Path | None, caption: str) -> list[Any]:
     if path is None or not path.is_file():
-        return [_text(f"({caption}: not available)", _styles()["Italic"])]
+        return [_text("(" + _("%(caption)s: not available") % {"caption": caption} + ")", _styles()["Italic"])]
     picture = Image(str(path))
     scale = IMAGE_WIDTH / picture.imageWidth
     picture.drawWidth, picture.drawHeight = IMAGE_WIDTH, picture.imageHeight * scale
@@ -74,38 +76,38 @@ def build_pdf(study: Study, original_preview: Path | None) -> bytes:
 
     def decorate(canvas, doc) -> None:  # noqa: ANN001
         canvas.saveState()
-        pdf_text.draw_string(canvas, MARGIN, A4[1] - 12 * mm, f"{clinic_name} · Chest radiograph report · patient {study.patient.patient_id}", 9, bold=True)
+        pdf_text.draw_string(canvas, MARGIN, A4[1] - 12 * mm, f"{clinic_name} · " + _("Chest radiograph report") + " · " + _("patient %(id)s") % {"id": study.patient.patient_id}, 9, bold=True)
         notices = []
         if preliminary:
-            notices.append("PRELIMINARY: not reviewed by a radiologist")
+            notices.append(_("PRELIMINARY: not reviewed by a radiologist"))
         if demonstration:
-            notices.append(f"{DEMONSTRATION_WARNING.upper()}")
+            notices.append(_("Demonstration model, not for diagnosis").upper())
         canvas.setFillColor(colors.HexColor("#b35c00"))
         for i, notice in enumerate(notices):
             pdf_text.draw_string(canvas, MARGIN, 14 * mm + i * 4 * mm, notice, 9, bold=True)
         canvas.setFillColor(colors.black)
         canvas.setFont(pdf_text.REGULAR, 8)
-        canvas.drawRightString(A4[0] - MARGIN, 10 * mm, f"page {doc.page} · printed {timezone.localtime():%Y-%m-%d %H:%M}")
+        canvas.drawRightString(A4[0] - MARGIN, 10 * mm, _("page %(page)s · printed %(when)s") % {"page": doc.page, "when": f"{timezone.localtime():%Y-%m-%d %H:%M}"})
         canvas.restoreState()
 
-    story: list[Any] = [Paragraph("Chest radiograph report", styles["Title"])]
+    story: list[Any] = [Paragraph(_("Chest radiograph report"), styles["Title"])]
     if preliminary:
-        story.append(Paragraph("PRELIMINARY: this report has not been reviewed and signed by a radiologist.", warning))
+        story.append(_text(_("PRELIMINARY: this report has not been reviewed and signed by a radiologist."), warning))
     if demonstration:
-        story.append(_text(f"{DEMONSTRATION_WARNING}. The AI result comes from {analysis.pack_name} {analysis.pack_version}, which is not clinically validated.", warning))
+        story.append(_text(_("Demonstration model, not for diagnosis. The AI result comes from %(pack)s %(version)s, which is not clinically validated.") % {"pack": analysis.pack_name, "version": analysis.pack_version}, warning))
     patient = study.patient
     story += [
         Spacer(1, 4 * mm),
         _table(
             [
-                ["Patient ID", patient.patient_id],
-                ["Name", patient.full_name or "—"],
-                ["Sex", patient.get_sex_display()],
-                ["Date of birth / age", patient.birth_date.isoformat() if patient.birth_date else (f"{patient.age_years} years" if patient.age_years is not None else "—")],
-                ["Study date", study.study_date.isoformat() if study.study_date else "—"],
-                ["Accession", study.accession_number or "—"],
-                ["File", f"{study.original_name} ({study.file_format.upper()}, {study.width}×{study.height})"],
-                ["Uploaded", f"{timezone.localtime(study.uploaded_at):%Y-%m-%d %H:%M}"],
+                [_("Patient ID"), patient.patient_id],
+                [_("Name"), patient.full_name or "—"],
+                [_("Sex"), str(patient.get_sex_display())],
+                [_("Date of birth / age"), patient.birth_date.isoformat() if patient.birth_date else (ngettext("%(years)d year", "%(years)d years", patient.age_years) % {"years": patient.age_years} if patient.age_years is not None else "—")],
+                [_("Study date"), study.study_date.isoformat() if study.study_date else "—"],
+                [_("Accession"), study.accession_number or "—"],
+                [_("File"), f"{study.original_name} ({study.file_format.upper()}, {study.width}×{study.height})"],
+                [_("Uploaded"), f"{timezone.localtime(study.uploaded_at):%Y-%m-%d %H:%M}"],
             ],
             [40 * mm, 120 * mm],
         ),
@@ -114,52 +116,52 @@ def build_pdf(study: Study, original_preview: Path | None) -> bytes:
     images = result.get("images", {}) if result else {}
     display = Path(images["display"]) if "display" in images else original_preview
     overlay = Path(images["overlay"]) if "overlay" in images else None
-    story.append(Table([[_image(display, "Radiograph"), _image(overlay, "Heatmap of the regions behind the AI finding")]], hAlign="LEFT"))
+    story.append(Table([[_image(display, _("Radiograph")), _image(overlay, _("Heatmap of the regions behind the AI finding"))]], hAlign="LEFT"))
     story.append(Spacer(1, 5 * mm))
-    story.append(Paragraph("AI result", styles["Heading2"]))
+    story.append(Paragraph(_("AI result"), styles["Heading2"]))
     if result and result.get("status") == "analysed":
         consensus = result["consensus"]
         story.append(
             _table(
                 [
-                    ["Finding", consensus["finding"]],
-                    ["Confidence", f"{consensus['confidence']:.0%}"],
-                    ["Agreement", f"{consensus['agreement_text']} agree"],
-                    ["Needs review", _text("; ".join(consensus["review_reasons"]) if consensus["needs_review"] else "no", styles["BodyText"])],
-                    *([["Quality gate", _text(analysis.gate_override_text(), warning)]] if analysis.gate_overridden else []),
-                    ["Model pack", f"{result['pack']['name']} {result['pack']['version']}" + (" (not clinically validated)" if not result["pack"]["validated"] else "")],
-                    ["Intended use", _text(result["pack"].get("intended_use", ""), styles["BodyText"])],
-                    ["Computed on", f"{result['device']}, {result['timings']['total']:.2f} s"],
+                    [_("Finding"), consensus["finding"]],
+                    [_("Confidence"), f"{consensus['confidence']:.0%}"],
+                    [_("Agreement"), _("%(agreement)s agree") % {"agreement": results.agreement(consensus)}],
+                    [_("Needs review"), _text("; ".join(results.review_reasons(consensus)) if consensus["needs_review"] else _("no"), styles["BodyText"])],
+                    *([[_("Quality gate"), _text(analysis.gate_override_text(), warning)]] if analysis.gate_overridden else []),
+                    [_("Model pack"), f"{result['pack']['name']} {result['pack']['version']}" + (" (" + _("not clinically validated") + ")" if not result["pack"]["validated"] else "")],
+                    [_("Intended use"), _text(result["pack"].get("intended_use", ""), styles["BodyText"])],
+                    [_("Computed on"), f"{result['device']}, {result['timings']['total']:.2f} s"],
                 ],
                 [40 * mm, 120 * mm],
             )
         )
-        header = ["Model", *result["classes"]]
+        header = [_("Model"), *result["classes"]]
         rows = [header] + [[m["name"], *[f"{m['probabilities'][c]:.0%}" for c in result["classes"]]] for m in result["members"]]
-        rows.append(["Consensus", *[f"{consensus['probabilities'][c]:.0%}" for c in result["classes"]]])
+        rows.append([_("Consensus"), *[f"{consensus['probabilities'][c]:.0%}" for c in result["classes"]]])
         first = 50 * mm
         story += [Spacer(1, 3 * mm), _table(rows, [first] + [(TEXT_WIDTH - first) / len(result["classes"])] * len(result["classes"]))]
     elif analysis and analysis.status == AnalysisStatus.REFUSED:
-        story.append(_text(f"No finding was made: {analysis.message}", styles["BodyText"]))
+        story.append(_text(_("No finding was made:") + " " + _(analysis.message), styles["BodyText"]))
         if result and result.get("advice"):
-            story.append(_text(f"What to do: {result['advice']}", styles["BodyText"]))
+            story.append(_text(_("What to do:") + " " + _(result["advice"]), styles["BodyText"]))
     else:
-        story.append(_text(f"No AI result ({analysis.get_status_display() if analysis else 'not analysed'}).", styles["BodyText"]))
-    story.append(Paragraph("Radiologist", styles["Heading2"]))
+        story.append(_text(_("No AI result (%(status)s).") % {"status": analysis.get_status_display() if analysis else _("not analysed")}, styles["BodyText"]))
+    story.append(Paragraph(_("Radiologist"), styles["Heading2"]))
     if review:
         story.append(
             _table(
                 [
-                    ["Finding", review.finding + (" (confirms the AI)" if review.agrees_with_ai else f" (AI said {review.ai_finding})")],
-                    ["Note", _text(review.note or "—", styles["BodyText"])],
-                    ["Signed by", review.reviewer.get_full_name() or review.reviewer.get_username()],
-                    ["Signed at", f"{timezone.localtime(review.signed_at):%Y-%m-%d %H:%M}"],
+                    [_("Finding"), review.finding + (" (" + _("confirms the AI") + ")" if review.agrees_with_ai else " (" + _("AI said %(finding)s") % {"finding": review.ai_finding} + ")")],
+                    [_("Note"), _text(review.note or "—", styles["BodyText"])],
+                    [_("Signed by"), review.reviewer.get_full_name() or review.reviewer.get_username()],
+                    [_("Signed at"), f"{timezone.localtime(review.signed_at):%Y-%m-%d %H:%M}"],
                 ],
                 [40 * mm, 120 * mm],
             )
         )
     else:
-        story.append(Paragraph("Not yet reviewed.", styles["BodyText"]))
+        story.append(_text(_("Not yet reviewed."), styles["BodyText"]))
     buffer = io.BytesIO()
     doc = SimpleDocTemplate(buffer, pagesize=A4, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=20 * mm, bottomMargin=26 * mm, title=f"Report {patient.patient_id}")
     doc.build(story, onFirstPage=decorate, onLaterPages=decorate)

@@ -16,6 +16,7 @@ from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.utils.translation import gettext
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
@@ -52,7 +53,7 @@ def patient_create(request: HttpRequest) -> HttpResponse:
         patient.created_by = request.user
         patient.save()
         audit.record(request.user, audit.CREATED, patient, f"Patient {patient.patient_id} registered")
-        messages.success(request, f"Patient {patient.patient_id} registered.")
+        messages.success(request, gettext("Patient %(id)s registered.") % {"id": patient.patient_id})
         return redirect("patient_detail", pk=patient.pk)
     return render(request, "clinical/patient_form.html", {"form": form, "creating": True})
 
@@ -66,7 +67,7 @@ def patient_edit(request: HttpRequest, pk: int) -> HttpResponse:
         after = {f: str(getattr(patient, f)) for f in PatientForm.Meta.fields}
         changes = {f: [before[f], after[f]] for f in after if before[f] != after[f]}
         audit.record(request.user, audit.CHANGED, patient, f"Patient {patient.patient_id} edited", changes=changes)
-        messages.success(request, "Saved.")
+        messages.success(request, gettext("Saved."))
         return redirect("patient_detail", pk=patient.pk)
     return render(request, "clinical/patient_form.html", {"form": form, "patient": patient})
 
@@ -183,7 +184,7 @@ def study_retry(request: HttpRequest, pk: int) -> HttpResponse:
     with transaction.atomic():
         analysis = queue_analysis(study)
         audit.record(request.user, audit.ANALYSED, study, f"Analysis of study {study.pk} queued again", analysis_id=analysis.id)
-    messages.info(request, "The analysis was queued again.")
+    messages.info(request, gettext("The analysis was queued again."))
     return redirect("study_detail", pk=study.pk)
 
 
@@ -199,7 +200,7 @@ def study_analyse_anyway(request: HttpRequest, pk: int) -> HttpResponse:
     study = get_object_or_404(Study.objects.select_related("latest_analysis", "patient"), pk=pk)
     refused = study.latest_analysis
     if not _overridable(refused):
-        messages.error(request, "Only a film the quality gate refused as not looking like a chest radiograph can be analysed anyway.")
+        messages.error(request, gettext("Only a film the quality gate refused as not looking like a chest radiograph can be analysed anyway."))
         return redirect("study_detail", pk=pk)
     form = GateOverrideForm(request.POST)
     if not form.is_valid():
@@ -213,7 +214,7 @@ def study_analyse_anyway(request: HttpRequest, pk: int) -> HttpResponse:
             f"Study {study.pk}: quality gate overruled ({refused.result['code']}), analysed anyway",
             analysis_id=analysis.id, refused_analysis_id=refused.id, refusal=refused.message, reason=reason,
         )
-    messages.info(request, "Analysing anyway. The result will be marked and always needs review.")
+    messages.info(request, gettext("Analysing anyway. The result will be marked and always needs review."))
     return redirect("study_detail", pk=pk)
 
 
@@ -222,7 +223,7 @@ def study_review(request: HttpRequest, pk: int) -> HttpResponse:
     study = get_object_or_404(Study.objects.select_related("latest_analysis", "patient"), pk=pk)
     analysis = study.latest_analysis
     if not analysis or analysis.status != AnalysisStatus.ANALYSED:
-        messages.error(request, "There is no AI finding to review yet.")
+        messages.error(request, gettext("There is no AI finding to review yet."))
         return redirect("study_detail", pk=pk)
     form = ReviewForm(request.POST, classes=analysis.result["classes"], ai_finding=analysis.finding)
     if not form.is_valid():
@@ -242,7 +243,7 @@ def study_review(request: HttpRequest, pk: int) -> HttpResponse:
         Study.objects.filter(pk=study.pk).update(reviewed=True)
         verb = "confirmed" if review.agrees_with_ai else f"overrode {analysis.finding} with"
         audit.record(request.user, audit.REVIEWED, study, f"Study {study.pk}: reviewer {verb} {review.finding}", review_id=review.id, note=review.note)
-    messages.success(request, "Review signed.")
+    messages.success(request, gettext("Review signed."))
     return redirect("study_detail", pk=pk)
 
 
@@ -435,11 +436,11 @@ def batch_import_resume(request: HttpRequest, pk: int) -> HttpResponse:
 
     batch = get_object_or_404(ImportBatch.objects.select_related("job"), pk=pk)
     if batch.job and batch.job.state != "failed":
-        messages.info(request, "This import is not stopped.")
+        messages.info(request, gettext("This import is not stopped."))
     else:
         batch_import.resume(batch)
         audit.record(request.user, audit.CREATED, batch, f"Import of {batch.folder} resumed")
-        messages.success(request, "The import carries on from the first file still waiting.")
+        messages.success(request, gettext("The import carries on from the first file still waiting."))
     return redirect("batch_import_detail", pk=batch.pk)
 
 
@@ -455,7 +456,7 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     if request.GET.get("q"):
         events = events.filter(summary__icontains=request.GET["q"])
     page = Paginator(events, 50).get_page(request.GET.get("page"))
-    return render(request, "clinical/audit_log.html", {"page": page, "filters": request.GET})
+    return render(request, "clinical/audit_log.html", {"page": page, "filters": request.GET, "actions": audit.ACTION_LABELS})
 
 
 @require_GET
@@ -470,6 +471,6 @@ def user_create(request: HttpRequest) -> HttpResponse:
         user = form.save()
         grant(user, form.cleaned_data["role"])
         audit.record(request.user, audit.CREATED, user, f"Account {user.username} created as {form.cleaned_data['role']}")
-        messages.success(request, f"Account {user.username} created.")
+        messages.success(request, gettext("Account %(name)s created.") % {"name": user.username})
         return redirect("user_list")
     return render(request, "clinical/user_form.html", {"form": form})

@@ -3,10 +3,11 @@ from __future__ import annotations
 from django import forms
 from django.contrib.auth.forms import UserCreationForm
 from django.contrib.auth.models import User
+from django.utils.translation import gettext_lazy as _
 
 
 class FirstRunForm(UserCreationForm):
-    clinic_name = forms.CharField(max_length=200, help_text="Printed on reports and shown in the title bar.")
+    clinic_name = forms.CharField(label=_("Clinic name"), max_length=200, help_text=_("Printed on reports and shown in the title bar."))
 
     class Meta(UserCreationForm.Meta):
         model = User

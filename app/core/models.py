@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.core.validators import MaxValueValidator, MinValueValidator
+from django.conf import settings
 from django.db import models
 
 
@@ -22,6 +23,7 @@ class ClinicSettings(models.Model):
     session_idle_minutes = models.PositiveSmallIntegerField(
         default=30, validators=[MinValueValidator(1), MaxValueValidator(480)], help_text="log out after this many minutes without a click or key press"
     )
+    language = models.CharField(max_length=8, choices=settings.LANGUAGES, default="en", help_text="for everyone who has not chosen their own")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -34,3 +36,10 @@ class ClinicSettings(models.Model):
     @classmethod
     def current(cls) -> ClinicSettings | None:
         return cls.objects.filter(pk=1).first()
+
+
+class UserPreference(models.Model):
+    """What one person chose for themselves; blank means the clinic's default."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="preference")
+    language = models.CharField(max_length=8, choices=settings.LANGUAGES, blank=True)

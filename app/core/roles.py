@@ -12,10 +12,12 @@ from collections.abc import Callable
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
 from django.shortcuts import render
+from django.utils.translation import gettext_noop
 
-RADIOGRAPHER = "Radiographer"
-RADIOLOGIST = "Radiologist"
-ADMINISTRATOR = "Administrator"
+# Group names (stored, never translated); shown translated through these catalogue entries.
+RADIOGRAPHER = gettext_noop("Radiographer")
+RADIOLOGIST = gettext_noop("Radiologist")
+ADMINISTRATOR = gettext_noop("Administrator")
 ROLES = (RADIOGRAPHER, RADIOLOGIST, ADMINISTRATOR)
 
 CLINICAL = frozenset({RADIOGRAPHER, RADIOLOGIST})
@@ -29,6 +31,7 @@ ACCESS: dict[str, frozenset[str]] = {
     "logout": EVERYONE,
     "password_change": EVERYONE,
     "password_change_done": EVERYONE,
+    "preferences": EVERYONE,
     "patient_list": CLINICAL,
     "patient_create": CLINICAL,
     "patient_detail": CLINICAL,

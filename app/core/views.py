@@ -12,13 +12,17 @@ from django.contrib.auth.decorators import login_not_required
 from django.db import connection, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils import translation
 from django.utils.decorators import method_decorator
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from app import disk_full
 from app.core.forms import FirstRunForm
-from app.core.models import ClinicSettings
+from app.core.language import language_for
+from app.core.models import ClinicSettings, UserPreference
 from app.jobs.status import worker_summary
 
 
@@ -68,7 +72,7 @@ def first_run(request: HttpRequest) -> HttpResponse:
             user = form.save()
             ClinicSettings.objects.update_or_create(pk=1, defaults={"clinic_name": form.cleaned_data["clinic_name"]})
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        messages.success(request, "Set-up complete. Welcome.")
+        messages.success(request, gettext("Set-up complete. Welcome."))
         return redirect("home")
     return render(request, "core/first_run.html", {"form": form})
 
@@ -86,8 +90,16 @@ def home(request: HttpRequest) -> HttpResponse:
 class ClinicSettingsForm(forms.ModelForm):
     class Meta:
         model = ClinicSettings
-        fields = ("clinic_name", "session_idle_minutes", "import_folders")
-        labels = {"session_idle_minutes": "Log out after (minutes without activity)", "import_folders": "Folders a folder import may read"}
+        fields = ("clinic_name", "language", "session_idle_minutes", "import_folders")
+        labels = {
+            "clinic_name": _("Clinic name"), "language": _("Language"),
+            "session_idle_minutes": _("Log out after (minutes without activity)"), "import_folders": _("Folders a folder import may read"),
+        }
+        help_texts = {
+            "language": _("for everyone who has not chosen their own"),
+            "session_idle_minutes": _("log out after this many minutes without a click or key press"),
+            "import_folders": _("folders a folder import may read from, one full path per line; removable media (/media, /run/media, /mnt, /Volumes) are always allowed"),
+        }
         widgets = {"import_folders": forms.Textarea(attrs={"rows": 3, "placeholder": "/srv/xray-exports"})}
 
     def clean_import_folders(self) -> str:
@@ -109,7 +121,7 @@ def clinic_settings(request: HttpRequest) -> HttpResponse:
         from app.clinical import audit
 
         audit.record(request.user, audit.CHANGED, clinic, "Clinic settings changed", **changed)
-        messages.success(request, "Settings saved.")
+        messages.success(request, gettext("Settings saved."))
         return redirect("clinic_settings")
     return render(request, "core/clinic_settings.html", {"form": form, "env_idle_seconds": settings.SESSION_IDLE_SECONDS})
 
@@ -133,3 +145,23 @@ class LoginView(auth_views.LoginView):
         if needs_first_run():
             return redirect("first_run")
         return super().dispatch(request, *args, **kwargs)
+
+
+class PreferenceForm(forms.ModelForm):
+    class Meta:
+        model = UserPreference
+        fields = ("language",)
+        labels = {"language": _("Language")}
+        help_texts = {"language": _("Empty: the clinic's language.")}
+
+
+def preferences(request: HttpRequest) -> HttpResponse:
+    """Each person's own settings (for now the language of the app and of their PDF reports)."""
+    preference, _created = UserPreference.objects.get_or_create(user=request.user)
+    form = PreferenceForm(request.POST or None, instance=preference)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        translation.activate(preference.language or language_for(request))
+        messages.success(request, gettext("Preferences saved."))
+        return redirect("preferences")
+    return render(request, "core/preferences.html", {"form": form})

@@ -34,13 +34,16 @@ def combine(member_probs: np.ndarray, classes: tuple[str, ...], rule: ConsensusR
     entropy = float(-(mean * np.log(np.clip(mean, 1e-12, 1.0))).sum() / math.log(n_classes))
     spread = float(member_probs[:, top].std())
 
-    reasons: list[str] = []
+    # Each reason twice: as English text (logs, JSON readers) and as a code with its numbers, from
+    # which the app writes the reason in the reader's language (app/core/templatetags/results.py).
+    details: list[dict[str, Any]] = []
     if mean[top] < rule.review_threshold:
-        reasons.append(f"confidence {mean[top]:.0%} is below the review threshold of {rule.review_threshold:.0%}")
+        details.append({"code": "low_confidence", "confidence": float(mean[top]), "threshold": rule.review_threshold})
     if agreement / n_members < rule.min_agreement:
-        reasons.append(f"only {agreement} of {n_members} models agree")
+        details.append({"code": "low_agreement", "agreement": agreement, "members": n_members})
     if majority != top:
-        reasons.append(f"the majority vote ({classes[majority]}) differs from the mean-probability finding")
+        details.append({"code": "majority_differs", "majority": classes[majority]})
+    reasons = [review_reason_text(d) for d in details]
 
     return {
         "finding": classes[top],
@@ -55,7 +58,22 @@ def combine(member_probs: np.ndarray, classes: tuple[str, ...], rule: ConsensusR
         "above_threshold": [c for c, p in zip(classes, mean, strict=True) if p >= thresholds[c]],
         "needs_review": bool(reasons),
         "review_reasons": reasons,
+        "review_details": details,
     }
+
+
+def review_reason_text(detail: dict[str, Any]) -> str:
+    """The English text of one review reason (the app translates from the code)."""
+    code = detail["code"]
+    if code == "low_confidence":
+        return f"confidence {detail['confidence']:.0%} is below the review threshold of {detail['threshold']:.0%}"
+    if code == "low_agreement":
+        return f"only {detail['agreement']} of {detail['members']} models agree"
+    if code == "majority_differs":
+        return f"the majority vote ({detail['majority']}) differs from the mean-probability finding"
+    if code == "gate_overridden":
+        return f"analysed despite the quality gate ({detail['refusal'].replace('_', ' ')})"
+    return code
 
 
 def pack_thresholds(member_thresholds: list[dict[str, float]], classes: tuple[str, ...]) -> dict[str, float]:

@@ -22,7 +22,7 @@ from typing import Any
 import cv2
 import numpy as np
 from app.inference import heatmap as heatmaps
-from app.inference.consensus import combine, pack_thresholds
+from app.inference.consensus import combine, review_reason_text, pack_thresholds
 from app.inference.ensemble import Ensemble, describe_device, fuse_cams
 from app.inference.image import LoadedImage
 from app.inference.image_io import load_image
@@ -166,7 +166,9 @@ class Engine:
         consensus["positive"] = self.pack.is_positive(consensus["finding"])
         if gate.overridden is not None:
             consensus["needs_review"] = True
-            consensus["review_reasons"].append(f"analysed despite the quality gate ({gate.overridden.code.replace('_', ' ')})")
+            detail = {"code": "gate_overridden", "refusal": gate.overridden.code}
+            consensus["review_details"].append(detail)
+            consensus["review_reasons"].append(review_reason_text(detail))
 
         report(0.92, "Preparing the heatmap")
         step = time.perf_counter()

@@ -30,6 +30,12 @@ import numpy as np
 from app.inference.errors import ModelPackError, QualityGateRefusal
 from app.inference.image import LoadedImage
 
+def gettext_noop(message: str) -> str:
+    """Marks a message for the translation catalogues (makemessages looks for this name); the app
+    translates it where a person reads it. The gate itself needs no Django."""
+    return message
+
+
 GATE_FILE = Path(__file__).with_name("quality_gate.npz")
 BACKBONE_FILE = Path(__file__).with_name("gate_backbone.pt")
 BACKBONE_ARCHITECTURE = "efficientnet_lite0"
@@ -58,13 +64,13 @@ OVERRIDABLE_REFUSALS = frozenset({"not_chest_radiograph", "lateral", "saturated"
 
 # What the person at the screen can do about each refusal.
 REFUSAL_ADVICE: dict[str, str] = {
-    "colour": "Upload the radiograph itself (the DICOM file or a grayscale export from the X-ray unit), not a photograph or screenshot of it.",
-    "lateral": "Upload the frontal (PA or AP) view of this examination. If the header is wrong and this is a frontal film, choose Analyse anyway and say so.",
-    "blank": "Check the export from the X-ray unit or digitiser: this file holds no image. Export or scan the film again.",
-    "saturated": "Check the exposure, or the window settings of the export, and export or retake the film. If it is still readable, choose Analyse anyway and say why.",
-    "noise": "Check that the right file was chosen; export or scan the film again.",
-    "not_chest_radiograph": "Check that the right file was chosen and that it is a frontal chest film; retake it if it is badly collimated or rotated. "
-    "If it is a frontal chest radiograph (portable, supine and ICU films with lines and leads can confuse this check), choose Analyse anyway and say why.",
+    "colour": gettext_noop("Upload the radiograph itself (the DICOM file or a grayscale export from the X-ray unit), not a photograph or screenshot of it."),
+    "lateral": gettext_noop("Upload the frontal (PA or AP) view of this examination. If the header is wrong and this is a frontal film, choose Analyse anyway and say so."),
+    "blank": gettext_noop("Check the export from the X-ray unit or digitiser: this file holds no image. Export or scan the film again."),
+    "saturated": gettext_noop("Check the exposure, or the window settings of the export, and export or retake the film. If it is still readable, choose Analyse anyway and say why."),
+    "noise": gettext_noop("Check that the right file was chosen; export or scan the film again."),
+    "not_chest_radiograph": gettext_noop("Check that the right file was chosen and that it is a frontal chest film; retake it if it is badly collimated or rotated. "
+    "If it is a frontal chest radiograph (portable, supine and ICU films with lines and leads can confuse this check), choose Analyse anyway and say why."),
 }
 
 TRANSFORMS: dict[str, str] = {
@@ -210,11 +216,11 @@ def load_gate(path: Path = GATE_FILE) -> tuple[AppearanceModel, RadiographClassi
 def plain_refusal(measures: dict[str, float]) -> tuple[str, str] | None:
     """(code, reason) when the plain measures alone rule the image out, else None."""
     if measures["contrast"] < MIN_CONTRAST:
-        return "blank", "The image is blank or almost uniform; there is nothing to assess."
+        return "blank", gettext_noop("The image is blank or almost uniform; there is nothing to assess.")
     if measures["clipped_fraction"] > MAX_CLIPPED_FRACTION:
-        return "saturated", "Most of the image is pure black or pure white (saturated or over-exposed); it cannot be assessed."
+        return "saturated", gettext_noop("Most of the image is pure black or pure white (saturated or over-exposed); it cannot be assessed.")
     if measures["noise_ratio"] > MAX_NOISE_RATIO:
-        return "noise", "The image looks like random noise, not a radiograph."
+        return "noise", gettext_noop("The image looks like random noise, not a radiograph.")
     return None
 
 
@@ -322,7 +328,7 @@ class QualityGate:
         measures: dict[str, Any] = {"colourfulness": round(image.colourfulness, 4)}
         if image.colourfulness > MAX_COLOURFULNESS:
             raise QualityGateRefusal(
-                "This is a colour image (a photograph, illustration or screenshot), not a radiograph.",
+                gettext_noop("This is a colour image (a photograph, illustration or screenshot), not a radiograph."),
                 "colour",
                 measures,
             )
@@ -356,8 +362,10 @@ class QualityGate:
         measures["radiograph_threshold"] = round(self.classifier.threshold, 2)
         if radiograph < self.classifier.threshold:
             raise QualityGateRefusal(
-                "This does not look like a frontal chest radiograph (it may be another body part, another kind of "
-                "scan, a document or a photograph), so no finding was made.",
+                gettext_noop(
+                    "This does not look like a frontal chest radiograph (it may be another body part, another kind of "
+                    "scan, a document or a photograph), so no finding was made."
+                ),
                 "not_chest_radiograph",
                 measures,
             )

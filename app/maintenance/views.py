@@ -5,6 +5,8 @@ from pathlib import Path
 from django import forms
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -20,11 +22,13 @@ class BackupSettingsForm(forms.ModelForm):
     class Meta:
         model = ClinicSettings
         fields = ("backup_folder", "daily_backup", "backups_kept")
+        labels = {"backup_folder": _("Backup folder"), "daily_backup": _("Back up every day"), "backups_kept": _("Backups kept")}
+        help_texts = {"backup_folder": _("for example a USB drive")}
 
     def clean_backup_folder(self) -> str:
         folder = self.cleaned_data["backup_folder"].strip()
         if folder and not Path(folder).is_absolute():
-            raise forms.ValidationError("Give the full path of the folder, for example /media/usb/cxr-backups or E:\\\\cxr-backups.")
+            raise forms.ValidationError(_("Give the full path of the folder, for example /media/usb/cxr-backups or E:\\\\cxr-backups."))
         return folder
 
 
@@ -34,7 +38,7 @@ def backups(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         form.save()
         audit.record(request.user, audit.CHANGED, clinic, "Backup settings changed", **{k: str(v) for k, v in form.cleaned_data.items()})
-        messages.success(request, "Backup settings saved.")
+        messages.success(request, gettext("Backup settings saved."))
         return redirect("backups")
     folder = Path(clinic.backup_folder) if clinic.backup_folder else None
     archives = sorted(folder.glob(f"{backup.PREFIX}*.zip"), reverse=True) if folder and folder.is_dir() else []
@@ -46,13 +50,13 @@ def backups(request: HttpRequest) -> HttpResponse:
 def backup_now(request: HttpRequest) -> HttpResponse:
     clinic = ClinicSettings.current()
     if not clinic or not clinic.backup_folder:
-        messages.error(request, "Choose a backup folder first.")
+        messages.error(request, gettext("Choose a backup folder first."))
     elif backup_pending():
-        messages.info(request, "A backup is already waiting or running.")
+        messages.info(request, gettext("A backup is already waiting or running."))
     else:
         queue.enqueue(BACKUP, {"requested_by": request.user.get_username()}, priority=Priority.URGENT)
         audit.record(request.user, audit.EXPORTED, clinic, f"Backup to {clinic.backup_folder} requested")
-        messages.success(request, "The backup has started; this page shows when it is done.")
+        messages.success(request, gettext("The backup has started; this page shows when it is done."))
     return redirect("backups")
 
 
@@ -60,6 +64,7 @@ class RetentionForm(forms.ModelForm):
     class Meta:
         model = ClinicSettings
         fields = ("retention_days",)
+        help_texts = {"retention_days": _("remove studies older than this; empty keeps them forever")}
 
 
 def retention(request: HttpRequest) -> HttpResponse:
@@ -70,13 +75,13 @@ def retention(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and "save" in request.POST and form.is_valid():
         form.save()
         audit.record(request.user, audit.CHANGED, clinic, f"Retention set to {clinic.retention_days or 'keep forever'} days")
-        messages.success(request, "Retention saved. Nothing is removed until you confirm below.")
+        messages.success(request, gettext("Retention saved. Nothing is removed until you confirm below."))
         return redirect("retention")
     if request.method == "POST" and "remove" in request.POST:
         if request.POST.get("confirm", "").strip().upper() != "REMOVE":
-            messages.error(request, "Type REMOVE to confirm; nothing was removed.")
+            messages.error(request, gettext("Type REMOVE to confirm; nothing was removed."))
         else:
             removed = rules.apply(clinic, request.user, include_never_backed_up=request.POST.get("include_unbacked") == "on")
-            messages.success(request, f"{removed} studies and their files were removed.")
+            messages.success(request, ngettext("%(count)d study and its files were removed.", "%(count)d studies and their files were removed.", removed) % {"count": removed})
         return redirect("retention")
     return render(request, "maintenance/retention.html", {"form": form, "plan": rules.plan(clinic), "clinic": clinic})

@@ -1,0 +1,47 @@
+"""An AI result's sentences in the reader's language, written from the result's codes and numbers
+(the engine stores English text too, for logs and JSON readers; older results have only that)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+from django.utils.translation import gettext, ngettext
+
+register = template.Library()
+
+
+def _percent(value: float) -> str:
+    return f"{value:.0%}"
+
+
+def reason_text(detail: dict[str, Any]) -> str:
+    code = detail.get("code")
+    if code == "low_confidence":
+        return gettext("confidence %(confidence)s is below the review threshold of %(threshold)s") % {
+            "confidence": _percent(detail["confidence"]), "threshold": _percent(detail["threshold"])}
+    if code == "low_agreement":
+        return gettext("only %(agreement)s of %(members)s models agree") % {"agreement": detail["agreement"], "members": detail["members"]}
+    if code == "majority_differs":
+        return gettext("the majority vote (%(majority)s) differs from the mean-probability finding") % {"majority": detail["majority"]}
+    if code == "gate_overridden":
+        return gettext("analysed despite the quality gate (%(refusal)s)") % {"refusal": str(detail["refusal"]).replace("_", " ")}
+    return str(code)
+
+
+@register.filter
+def review_reasons(consensus: dict[str, Any]) -> list[str]:
+    details = consensus.get("review_details")
+    if details is None:
+        return list(consensus.get("review_reasons", []))
+    return [reason_text(d) for d in details]
+
+
+@register.filter
+def agreement(consensus: dict[str, Any]) -> str:
+    """"4 of 6 models" in the reader's language (a result without the counts keeps its text)."""
+    if "members" not in consensus or "agreement" not in consensus:
+        return str(consensus.get("agreement_text", ""))
+    members = int(consensus["members"])
+    return ngettext("%(agreement)s of %(members)s model", "%(agreement)s of %(members)s models", members) % {
+        "agreement": consensus.get("agreement", ""), "members": members}

@@ -1,0 +1,128 @@
+"""The app in English, French, Spanish and Portuguese: each person's choice, else the clinic's;
+every catalogue complete; every page rendered in every language with no marked text left in
+English; the PDF report in the reader's language."""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+import polib
+from django.conf import settings
+from django.urls import reverse
+from pypdf import PdfReader
+
+from app.core.models import ClinicSettings, UserPreference
+from tests.base import PASSWORD, BaseTestCase
+from tests.clinical_factories import AnalysisFactory
+from tests.test_access_matrix import all_url_names
+
+LOCALE = Path(settings.LOCALE_PATHS[0])
+TRANSLATED = [code for code, _ in settings.LANGUAGES if code != "en"]
+PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]")
+
+
+def catalogue(language: str) -> polib.POFile:
+    return polib.pofile(str(LOCALE / language / "LC_MESSAGES" / "django.po"))
+
+
+def test_every_message_is_translated_with_the_same_placeholders() -> None:
+    for language in TRANSLATED:
+        for entry in catalogue(language):
+            assert "fuzzy" not in entry.flags, (language, entry.msgid)
+            translations = list(entry.msgstr_plural.values()) if entry.msgid_plural else [entry.msgstr]
+            assert all(t.strip() for t in translations), (language, entry.msgid)
+            for text in translations:
+                assert set(PLACEHOLDER.findall(text)) == set(PLACEHOLDER.findall(entry.msgid)), (language, entry.msgid, text)
+
+
+def test_the_compiled_catalogues_match_their_sources() -> None:
+    for language in TRANSLATED:
+        compiled = {e.msgid: e.msgstr for e in polib.mofile(str(LOCALE / language / "LC_MESSAGES" / "django.mo")) if not e.msgid_plural}
+        for entry in catalogue(language):
+            if not entry.msgid_plural:
+                assert compiled.get(entry.msgid) == entry.msgstr, f"{language}: run `manage.py compilemessages` ({entry.msgid!r})"
+
+
+def english_leftovers(html: str, language: str) -> list[str]:
+    """Marked messages (longer than one word) that came out in English on a page."""
+    # The model card is the pack authors' document, in their language; the page says so.
+    html = re.sub(r'<article class="model-card">.*?</article>', " ", html, flags=re.S)
+    text = re.sub(r"<[^>]+>", " ", html)
+    return [e.msgid for e in catalogue(language) if " " in e.msgid and "%(" not in e.msgid and e.msgstr != e.msgid and e.msgid in text]
+
+
+class LanguagesTestCase(BaseTestCase):
+    def setUp(self) -> None:
+        super().setUp()
+        self.analysis = AnalysisFactory(finding="Abnormal", positive=True, demonstration=True)
+        self.study = self.analysis.study
+
+    def choose(self, user, language: str) -> None:  # noqa: ANN001
+        UserPreference.objects.update_or_create(user=user, defaults={"language": language})
+
+    def test_a_person_chooses_their_language_on_the_preferences_page(self) -> None:
+        self.client.login(username="bob", password=PASSWORD)
+        r = self.client.post(reverse("preferences"), {"language": "es"}, follow=True)
+        self.assertContains(r, '<html lang="es">')
+        self.assertContains(r, "Preferencias guardadas.")
+        self.assertContains(self.client.get(reverse("worklist")), "Lista de trabajo")
+        # Another person at the same browser keeps the clinic's language.
+        self.client.logout()
+        self.client.login(username="carol", password=PASSWORD)
+        self.assertContains(self.client.get(reverse("worklist")), '<html lang="en">')
+
+    def test_the_clinic_language_is_the_default_and_reaches_the_login_page(self) -> None:
+        ClinicSettings.objects.filter(pk=1).update(language="pt")
+        self.assertContains(self.client.get(reverse("login")), "Iniciar sessão")
+        self.client.login(username="carol", password=PASSWORD)
+        self.assertContains(self.client.get(reverse("worklist")), "Lista de trabalho")
+
+    def test_every_page_renders_in_every_language_without_english_left(self) -> None:
+        kwargs = {
+            "patient_detail": {"pk": self.study.patient.pk}, "patient_edit": {"pk": self.study.patient.pk},
+            "study_detail": {"pk": self.study.pk},
+        }
+        skip = {"logout", "study_status", "study_image", "study_retry", "study_analyse_anyway", "study_review", "study_report",
+                "study_json", "worklist_csv", "batch_import_detail", "batch_import_resume", "backup_now", "pack_import",
+                "pack_activate", "pack_rollback", "pack_file", "model_card_pack", "first_run", "health", "login"}
+        pages = sorted(all_url_names() - skip)
+        self.assertGreater(len(pages), 15)
+        for language in [code for code, _ in settings.LANGUAGES]:
+            for persona in self.personas.values():
+                self.choose(persona, language)
+                self.client.login(username=persona.username, password=PASSWORD)
+                for name in pages:
+                    r = self.client.get(reverse(name, kwargs=kwargs.get(name)))
+                    if r.status_code == 403:
+                        continue  # not this persona's page; another persona renders it
+                    self.assertEqual(r.status_code, 200, (language, persona.username, name))
+                    html = r.content.decode()
+                    self.assertIn(f'<html lang="{language}">', html, name)
+                    if language != "en":
+                        self.assertEqual(english_leftovers(html, language), [], (language, name))
+
+    def test_the_pdf_report_is_in_the_readers_language(self) -> None:
+        expected = {"en": "Chest radiograph report", "fr": "Compte rendu de radiographie thoracique", "es": "Informe de radiografía de tórax", "pt": "Relatório de radiografia de tórax"}
+        for language, title in expected.items():
+            self.choose(self.radiographer, language)
+            self.client.login(username="bob", password=PASSWORD)
+            pdf = self.client.get(reverse("study_report", kwargs={"pk": self.study.pk})).content
+            text = " ".join(" ".join(page.extract_text().split()) for page in PdfReader(io.BytesIO(pdf)).pages)
+            self.assertIn(title, text, language)
+
+    def test_the_ai_results_own_sentences_are_translated_too(self) -> None:
+        from app.clinical.models import Analysis
+        from app.inference.consensus import review_reason_text
+
+        details = [{"code": "low_confidence", "confidence": 0.65, "threshold": 0.75}, {"code": "low_agreement", "agreement": 3, "members": 6}]
+        consensus = {**self.analysis.result["consensus"], "agreement": 3, "members": 6, "needs_review": True,
+                     "review_details": details, "review_reasons": [review_reason_text(d) for d in details]}
+        Analysis.objects.filter(pk=self.analysis.pk).update(result={**self.analysis.result, "consensus": consensus})
+        self.choose(self.radiologist, "fr")
+        self.client.login(username="carol", password=PASSWORD)
+        page = self.client.get(reverse("study_detail", kwargs={"pk": self.study.pk}))
+        self.assertContains(page, "3 modèles sur 6 concordent")
+        self.assertContains(page, "confiance de 65%, sous le seuil de relecture de 75%")
+        self.assertNotContains(page, "below the review threshold")
