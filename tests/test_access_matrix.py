@@ -39,6 +39,8 @@ class AccessMatrixTestCase(BaseTestCase):
             "study_image": {"pk": self.study.pk, "kind": "display"},
             "study_retry": {"pk": self.study.pk},
             "study_analyse_anyway": {"pk": self.study.pk},
+            "study_compare": {"pk": self.study.pk},
+            "study_comparisons": {"pk": self.study.pk},
             "study_review": {"pk": self.study.pk},
             "study_report": {"pk": self.study.pk},
             "study_json": {"pk": self.study.pk},

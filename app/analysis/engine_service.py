@@ -18,6 +18,8 @@ log = logging.getLogger(__name__)
 
 _lock = threading.Lock()
 _engine: Engine | None = None
+# One more engine, for comparisons with another installed pack; one slot bounds the memory.
+_other: Engine | None = None
 
 
 def _chosen() -> tuple[str, str] | None:
@@ -30,14 +32,16 @@ def _chosen() -> tuple[str, str] | None:
     return (choice["name"], str(choice.get("version", ""))) if choice else None
 
 
-def get_engine() -> Engine:
+def get_engine(pack: dict[str, str] | None = None) -> Engine:
     """The loaded engine; raises ModelPackError (readable) when no usable pack is installed.
 
     Called before every analysis: if an administrator activated another pack since the engine was
     loaded (a small JSON file, read each time), the new pack is loaded now, between two jobs, so
     no job mixes packs; each result records the pack that produced it."""
-    global _engine
+    global _engine, _other
     with _lock:
+        if pack is not None:
+            return _comparison_engine(pack["name"], pack["version"])
         chosen = _chosen()
         if _engine is not None and chosen is not None and chosen != (_engine.pack.name, _engine.pack.version):
             log.info("The active model pack changed to %s %s; switching from %s", *chosen, _engine.pack.label)
@@ -53,11 +57,29 @@ def get_engine() -> Engine:
         return _engine
 
 
+def _comparison_engine(name: str, version: str) -> Engine:
+    """The engine of another installed pack (the active one is reused if asked for); called with
+    the lock held."""
+    global _other
+    from app.inference.engine import Engine
+    from app.inference.pack_registry import find
+
+    for loaded in (_engine, _other):
+        if loaded is not None and (loaded.pack.name, loaded.pack.version) == (name, version):
+            return loaded
+    pack = find(settings.DATA_DIR.model_packs, name, version)
+    log.info("Loading model pack %s for a comparison", pack.label)
+    _other = None  # free the previous comparison engine before loading the next
+    _other = Engine.for_pack(pack, memory_budget_mb=settings.GPU_MEMORY_BUDGET_MB)
+    return _other
+
+
 def reset() -> None:
-    """Forget the engine (after the active pack changed); the next job loads the new one."""
-    global _engine
+    """Forget the engines (after the active pack changed); the next job loads the new one."""
+    global _engine, _other
     with _lock:
         _engine = None
+        _other = None
 
 
 def warm_up() -> dict[str, Any]:

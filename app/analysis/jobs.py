@@ -14,18 +14,19 @@ from app.jobs.worker import JobContext, JobError
 ANALYSE_FILE = "analysis.analyse_file"
 
 
-def run_engine(ctx: JobContext, path: Path, folder: Path, heatmap: bool = True, override_gate: bool = False) -> dict[str, Any]:
+def run_engine(ctx: JobContext, path: Path, folder: Path, heatmap: bool = True, override_gate: bool = False, pack: dict[str, str] | None = None) -> dict[str, Any]:
     """Analyse one file and save its images into `folder`.
 
     Returns {"status": "analysed", ...engine result, "images": {...}} or, for a quality-gate
     refusal, {"status": "refused", "reason", "code", ...}: a refusal is a result shown to the user,
     not a failure. Unreadable files and missing packs raise JobError with the readable reason.
+    `pack` ({"name", "version"}): an installed pack other than the active one (a comparison).
     """
     from app.inference.errors import InputError, ModelPackError, QualityGateRefusal
     from app.inference.quality_gate import OVERRIDABLE_REFUSALS, REFUSAL_ADVICE
 
     try:
-        engine = get_engine()
+        engine = get_engine(pack)
     except ModelPackError as exc:
         raise JobError(f"No model pack is available: {exc}") from exc
     try:

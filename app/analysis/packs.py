@@ -73,6 +73,12 @@ def installed_packs() -> tuple[list[InstalledPack], list[str]]:
     return rows, problems
 
 
+def installed_pack_models() -> list[ModelPack]:
+    from app.inference import pack_registry
+
+    return pack_registry.installed(settings.DATA_DIR.model_packs)[0]
+
+
 def previous_choice() -> dict[str, str] | None:
     from app.inference import pack_registry
 

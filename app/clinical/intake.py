@@ -89,20 +89,30 @@ def _patient_from_tags(tags: dict[str, str], user, fallback_id: str = "") -> tup
     return patient, True
 
 
-def queue_analysis(study: Study, *, gate_override_by=None, gate_override_reason: str = "", priority: int = Priority.NORMAL) -> Analysis:  # noqa: ANN001
+def queue_analysis(
+    study: Study, *, gate_override_by=None, gate_override_reason: str = "", priority: int = Priority.NORMAL,  # noqa: ANN001
+    compare_with: tuple[str, str] | None = None,
+) -> Analysis:
     """A new analysis of the study, queued. With gate_override_by, the quality gate's refusal is
-    overruled by that person for the stated reason (see Engine.analyse_image)."""
+    overruled by that person for the stated reason (see Engine.analyse_image). With compare_with
+    (pack name, version), that installed pack gives a second opinion shown beside the study's own
+    result, which stays the study's result."""
     override = gate_override_by is not None
     analysis = Analysis.objects.create(
         study=study,
         gate_override_by=gate_override_by,
         gate_override_reason=gate_override_reason if override else "",
         gate_override_at=timezone.now() if override else None,
+        compared_pack="@".join(compare_with) if compare_with else "",
     )
-    analysis.job = queue.enqueue(ANALYSE_STUDY, {"analysis_id": analysis.id, "override_gate": override}, priority=priority)
+    payload: dict[str, object] = {"analysis_id": analysis.id, "override_gate": override}
+    if compare_with:
+        payload["pack"] = {"name": compare_with[0], "version": compare_with[1]}
+    analysis.job = queue.enqueue(ANALYSE_STUDY, payload, priority=priority)
     analysis.save(update_fields=["job"])
-    Study.objects.filter(id=study.id).update(latest_analysis=analysis)
-    study.latest_analysis = analysis
+    if not compare_with:
+        Study.objects.filter(id=study.id).update(latest_analysis=analysis)
+        study.latest_analysis = analysis
     return analysis
 
 

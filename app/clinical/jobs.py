@@ -29,7 +29,7 @@ def analyse_study(ctx: JobContext) -> dict[str, Any]:
     Analysis.objects.filter(id=analysis.id).update(status=AnalysisStatus.RUNNING)
     folder = settings.DATA_DIR.derived / f"study-{analysis.study_id}" / f"analysis-{analysis.id}"
     try:
-        result = run_engine(ctx, analysis.study.path, folder, override_gate=bool(ctx.payload.get("override_gate")))
+        result = run_engine(ctx, analysis.study.path, folder, override_gate=bool(ctx.payload.get("override_gate")), pack=ctx.payload.get("pack"))
     except JobCancelled:
         Analysis.objects.filter(id=analysis.id).update(status=AnalysisStatus.CANCELLED, finished_at=timezone.now())
         raise

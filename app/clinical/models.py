@@ -112,6 +112,9 @@ class Analysis(models.Model):
     gate_override_reason = models.TextField(blank=True)
     gate_override_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     gate_override_at = models.DateTimeField(null=True, blank=True)
+    # A second opinion asked of another installed pack ("name@version"), shown beside the study's
+    # own result and never replacing it; empty for the study's own analyses (the active pack).
+    compared_pack = models.CharField(max_length=150, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True)
 

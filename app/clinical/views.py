@@ -117,6 +117,7 @@ def _study_context(study: Study) -> dict[str, object]:
         "queue_position": queue.queue_position(job) if job else None,
         "result": analysis.result if analysis and analysis.result else None,
         "reviews": study.reviews.select_related("reviewer"),
+        **_comparison_context(study),
     }
 
 
@@ -186,6 +187,40 @@ def study_retry(request: HttpRequest, pk: int) -> HttpResponse:
         audit.record(request.user, audit.ANALYSED, study, f"Analysis of study {study.pk} queued again", analysis_id=analysis.id)
     messages.info(request, gettext("The analysis was queued again."))
     return redirect("study_detail", pk=study.pk)
+
+
+@require_POST
+def study_compare(request: HttpRequest, pk: int) -> HttpResponse:
+    """A second opinion from another installed pack, shown beside the study's own result."""
+    from app.analysis import packs
+
+    study = get_object_or_404(Study.objects.select_related("latest_analysis"), pk=pk)
+    name, _, version = request.POST.get("pack", "").partition("@")
+    if (name, version) not in {(p.name, p.version) for p in packs.installed_pack_models()}:
+        messages.error(request, gettext("That model pack is not installed."))
+        return redirect("study_detail", pk=pk)
+    with transaction.atomic():
+        analysis = queue_analysis(study, compare_with=(name, version))
+        audit.record(request.user, audit.ANALYSED, study, f"Study {study.pk} analysed again with {name} {version} for comparison", analysis_id=analysis.id)
+    messages.info(request, gettext("The comparison is queued; its result appears beside the study's own."))
+    return redirect("study_detail", pk=pk)
+
+
+@require_GET
+def study_comparisons(request: HttpRequest, pk: int) -> HttpResponse:
+    """The comparisons part of the study page, polled while one is being analysed."""
+    study = get_object_or_404(Study, pk=pk)
+    return render(request, "clinical/_comparisons.html", _comparison_context(study))
+
+
+def _comparison_context(study: Study) -> dict[str, object]:
+    from app.analysis import packs
+
+    comparisons = list(study.analyses.exclude(compared_pack="").select_related("job").order_by("id"))
+    used = study.latest_analysis.result.get("pack", {}) if study.latest_analysis and study.latest_analysis.result else {}
+    choices = [p for p in packs.installed_pack_models() if (p.name, p.version) != (used.get("name"), used.get("version"))]
+    return {"study": study, "comparisons": comparisons, "compare_choices": choices,
+            "comparisons_pending": any(a.status in (AnalysisStatus.QUEUED, AnalysisStatus.RUNNING) for a in comparisons)}
 
 
 def _overridable(analysis: Analysis | None) -> bool:

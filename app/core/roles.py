@@ -47,6 +47,8 @@ ACCESS: dict[str, frozenset[str]] = {
     # Radiographers too: they are at the machine when a portable film is refused; a reason is
     # required and the result always goes to a radiologist as needs-review.
     "study_analyse_anyway": CLINICAL,
+    "study_compare": CLINICAL,
+    "study_comparisons": CLINICAL,
     "study_review": REVIEWERS,
     "worklist": CLINICAL,
     "worklist_csv": CLINICAL,

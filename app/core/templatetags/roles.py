@@ -19,3 +19,10 @@ def percent(value: float | None) -> str:
 @register.filter
 def get_item(mapping: dict, key: str):  # noqa: ANN201
     return mapping.get(key) if mapping else None
+
+
+@register.filter
+def cut_at(value: str, index: int) -> str:
+    """Part `index` of "name@version"."""
+    parts = str(value).split("@", 1)
+    return parts[index] if index < len(parts) else ""
