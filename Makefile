@@ -1,12 +1,13 @@
 # Two commands for a fresh machine:
 #   make run    install everything (first time) and start the app
-#   make test   install everything (first time) and run the whole test suite
+#   make test   install everything (first time), lint, and run the whole test suite
+# While working: make test-fast (everything but the tests marked slow), make lint.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: run test install clean-venv bench bundle bundle-test
+.PHONY: run test test-fast lint install clean-venv bench bundle bundle-test
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (set PYTHON=...)")'
@@ -22,8 +23,15 @@ install: $(STAMP)
 run: install
 	$(PY) launcher.py $(ARGS)
 
-test: install
+lint: install
+	$(VENV)/bin/ruff check .
+
+test: lint
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The quick loop: no subprocess launches, real browsers, fault injection or full-size models.
+test-fast: lint
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 bench: install
 	$(PY) -m app.inference.benchmark $(ARGS)

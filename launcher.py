@@ -222,9 +222,8 @@ def main(argv: list[str] | None = None) -> int:
             # Headless: the main thread only waits, so signals are handled promptly.
             while not launcher.stop_event.wait(0.5):
                 pass
-        launcher.shutdown()
     finally:
-        launcher.shutdown()
+        launcher.shutdown()  # the one call on the way out, whatever ended the run
         instance.release()
     return 0
 

@@ -6,7 +6,7 @@ The install folder is read-only at run time; everything mutable lives here:
         db.sqlite3            the database (WAL mode: db.sqlite3-wal / -shm beside it)
         secret_key            per-install Django secret key, owner-only permissions
         images/originals/     uploaded files, stored unchanged, named by sha256
-        images/derived/       heatmaps, overlays, thumbnails
+        images/derived/       display copies, heatmaps, overlays
         logs/                 rotating log files
         cache/                diskcache (Django cache backend)
         model_packs/          packs imported after installation

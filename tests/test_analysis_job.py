@@ -48,7 +48,9 @@ def test_it_analyses_a_real_radiograph(installed_pack) -> None:
     assert job.result["pack"]["name"] == "tiny-test"
     assert job.result["demonstration"] is True
     assert job.result["consensus"]["agreement_text"].endswith("of 3 models")
-    assert Path(job.result["images"]["heatmap"]).is_file()
+    heatmap = Path(job.result["images"]["heatmap"])
+    assert not heatmap.is_absolute(), "images are named relative to the data directory (restores move it)"
+    assert (settings.DATA_DIR.root / heatmap).is_file()
     assert job.progress == 1.0
 
 

@@ -87,10 +87,10 @@ def test_old_archives_are_rotated(live_data: DataDir, tmp_path: Path) -> None:
     folder.mkdir()
     for day in range(1, 6):
         (folder / f"{backup.PREFIX}2026010{day}-000000.zip").write_bytes(b"old")
-    backup.create(live_data, folder, keep=3)
+    new = backup.create(live_data, folder, keep=3)
     remaining = sorted(p.name for p in folder.glob("*.zip"))
-    assert len(remaining) == 3
-    assert remaining[-1].startswith(backup.PREFIX + "2026") and "20260105" in remaining[1]
+    # The two newest old archives and the new one (named by today's date, whatever the year).
+    assert remaining == [f"{backup.PREFIX}20260104-000000.zip", f"{backup.PREFIX}20260105-000000.zip", new.name]
 
 
 @pytest.mark.slow

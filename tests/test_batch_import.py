@@ -67,9 +67,11 @@ class BatchImportTestCase(BaseTestCase):
         self.assertIn("same file as study", messages[str(self.folder / "copy-of-1.png")])
         self.assertIn("not a PNG, JPEG or DICOM", messages[str(self.folder / "notes.txt")])
         self.assertIn("cannot be decoded", messages[str(self.folder / "broken.png")])
-        # Analyses are queued in the same order.
-        kinds = [j.payload.get("analysis_id") for j in queue.Job.objects.filter(kind="clinical.analyse_study").order_by("id")]
-        self.assertEqual(kinds, sorted(kinds))
+        # Analyses are queued in the same order: the queue (by job id) meets the films oldest first.
+        from app.clinical.models import Analysis
+
+        queued = [Analysis.objects.get(id=j.payload["analysis_id"]).study.patient.patient_id for j in queue.Job.objects.filter(kind="clinical.analyse_study").order_by("id")]
+        self.assertEqual(queued, ["RFC-0003", "RFC-0002", "RFC-0001", "RFC-0000"])
         # ...as bulk work, so an upload at the desk is analysed first.
         self.assertEqual(set(queue.Job.objects.values_list("priority", flat=True)), {Priority.BULK})
         page = self.client.get(reverse("batch_import_detail", kwargs={"pk": batch.pk}))

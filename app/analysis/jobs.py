@@ -45,7 +45,10 @@ def run_engine(ctx: JobContext, path: Path, folder: Path, heatmap: bool = True, 
         raise JobError(str(exc)) from exc
     ctx.progress(0.97, "Saving images")
     images = analysis.save_images(folder, stem="analysis")
-    return {"status": "analysed", **analysis.result, "images": {k: str(v) for k, v in images.items()}}
+    # Named relative to the data directory, so a backup restored into another folder finds them.
+    root = settings.DATA_DIR.root.resolve()
+    named = {k: (v.resolve().relative_to(root).as_posix() if root in v.resolve().parents else str(v)) for k, v in images.items()}
+    return {"status": "analysed", **analysis.result, "images": named}
 
 
 @register(ANALYSE_FILE)

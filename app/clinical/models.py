@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -127,6 +128,24 @@ class Analysis(models.Model):
     @property
     def gate_overridden(self) -> bool:
         return self.gate_override_at is not None
+
+    def image_path(self, kind: str) -> Path | None:
+        """A derived image of this analysis (display, heatmap, overlay), inside the data directory.
+
+        Results name images relative to the data directory; older results named them by absolute
+        path, which after a restore into another folder points into the old one, so such a path is
+        re-rooted at its `images/derived` part."""
+        stored = (self.result or {}).get("images", {}).get(kind)
+        if not stored:
+            return None
+        path = Path(stored)
+        if path.is_absolute():
+            parts = path.parts
+            starts = [i for i in range(len(parts) - 1) if parts[i : i + 2] == ("images", "derived")]
+            path = Path(*parts[starts[-1] :]) if starts else path
+        full = (settings.DATA_DIR.root / path).resolve()
+        derived = settings.DATA_DIR.derived.resolve()
+        return full if derived in full.parents and full.is_file() else None
 
     def gate_override_text(self) -> str:
         """One line for the study page, the PDF and the CSV: what was overruled, why, by whom, when."""

@@ -113,9 +113,8 @@ def build_pdf(study: Study, original_preview: Path | None) -> bytes:
         ),
         Spacer(1, 5 * mm),
     ]
-    images = result.get("images", {}) if result else {}
-    display = Path(images["display"]) if "display" in images else original_preview
-    overlay = Path(images["overlay"]) if "overlay" in images else None
+    display = (analysis.image_path("display") if result else None) or original_preview
+    overlay = analysis.image_path("overlay") if result else None
     story.append(Table([[_image(display, _("Radiograph")), _image(overlay, _("Heatmap of the regions behind the AI finding"))]], hAlign="LEFT"))
     story.append(Spacer(1, 5 * mm))
     story.append(Paragraph(_("AI result"), styles["Heading2"]))

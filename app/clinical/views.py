@@ -170,10 +170,8 @@ def study_image(request: HttpRequest, pk: int, kind: str) -> FileResponse:
     if kind == "original":
         return FileResponse(_original_preview(study).open("rb"), content_type="image/png")
     analysis = study.latest_analysis
-    if kind not in STUDY_IMAGES or not analysis or not analysis.result or "images" not in analysis.result:
-        raise Http404("No such image")
-    path = Path(analysis.result["images"][kind]).resolve()
-    if settings.DATA_DIR.derived.resolve() not in path.parents or not path.is_file():
+    path = analysis.image_path(kind) if analysis and kind in STUDY_IMAGES else None
+    if path is None:
         raise Http404("No such image")
     response = FileResponse(path.open("rb"), content_type=mimetypes.guess_type(path.name)[0] or "image/png")
     return response

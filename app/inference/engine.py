@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,17 +43,15 @@ class Analysis:
     result: dict[str, Any]
     display: np.ndarray  # (H, W) float [0, 1], upright, at display size
     heatmap: np.ndarray | None = None  # (H, W) float [0, 1] at display size
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def save_images(self, folder: Path, stem: str = "analysis") -> dict[str, Path]:
-        """Write display.png, heatmap.png (RGBA, for the opacity slider), overlay.png, heatmap_raw.png."""
+        """Write display.png, heatmap.png (RGBA, for the opacity slider) and overlay.png (reports)."""
         folder.mkdir(parents=True, exist_ok=True)
         written: dict[str, Path] = {}
         gray = np.round(self.display * 255).astype(np.uint8)
         outputs: dict[str, np.ndarray] = {"display": gray}
         if self.heatmap is not None:
             outputs["heatmap"] = heatmaps.colour_rgba(self.heatmap)
-            outputs["heatmap_raw"] = np.round(self.heatmap * 255).astype(np.uint8)
             outputs["overlay"] = heatmaps.overlay_rgb(self.display, self.heatmap)
         for name, array in outputs.items():
             path = folder / f"{stem}-{name}.png"

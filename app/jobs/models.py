@@ -70,16 +70,6 @@ class Job(models.Model):
     def __str__(self) -> str:
         return f"Job {self.pk} {self.kind} [{self.state}]"
 
-    @property
-    def is_final(self) -> bool:
-        return self.state in FINAL_STATES
-
-    @property
-    def duration_seconds(self) -> float | None:
-        if self.started_at and self.finished_at:
-            return (self.finished_at - self.started_at).total_seconds()
-        return None
-
 
 class WorkerHeartbeat(models.Model):
     """One row per worker (in-process thread or separate process), refreshed while it lives.

@@ -62,10 +62,6 @@ def warmups() -> list[WarmUp]:
     return list(_warmups)
 
 
-def kinds() -> list[str]:
-    return sorted(_handlers)
-
-
 def register_periodic(every_seconds: float) -> Callable[[Callable[[], None]], Callable[[], None]]:
     """A check the worker runs between jobs at most every `every_seconds` (e.g. 'is a backup due?').
 

@@ -188,11 +188,3 @@ def _ct_slice(rng: np.random.Generator, size: int) -> np.ndarray:
 def all_negatives(seed: int = 0) -> list[Negative]:
     rng = np.random.default_rng(seed)
     return [*skimage_images(rng), *pydicom_images(), *generated_images(rng)]
-
-
-def save_as_png(negative: Negative, folder: Path) -> Path:
-    """Write a negative as an 8-bit PNG (colour kept where it had colour is not needed by tests)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{negative.name}.png"
-    Image.fromarray(np.round(negative.image.pixels * 255).astype(np.uint8)).save(path)
-    return path
