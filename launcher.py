@@ -63,6 +63,7 @@ class Launcher:
         self.server = None
         self.worker = None
         self.worker_thread: threading.Thread | None = None
+        self.dicom_receiver = None
         self.window = None
 
     def start(self) -> str:
@@ -83,6 +84,9 @@ class Launcher:
         if settings.INPROCESS_WORKER:
             self.worker = Worker()
             self.worker_thread = start_thread(self.worker)
+        from app.dicom_receiver import start_if_configured
+
+        self.dicom_receiver = start_if_configured()
         return self.server.url
 
     def shutdown(self) -> None:
@@ -102,6 +106,8 @@ class Launcher:
 
     def _stop_components(self) -> None:
         log.info("Shutting down")
+        if self.dicom_receiver is not None:
+            self.dicom_receiver.stop()  # no new films while the rest stops
         if self.worker is not None:
             self.worker.stop()
             if self.worker_thread is not None:

@@ -203,6 +203,9 @@ GPU_MEMORY_BUDGET_MB = _env_int("CXR_GPU_MEMORY_BUDGET_MB", 6144)
 # record what happened (app/disk_full.py).
 DISK_RESERVE_BYTES = _env_int("CXR_DISK_RESERVE_MB", 200) * 1024 * 1024
 MODEL_PACK = os.environ.get("CXR_MODEL_PACK", "")
+# DICOM receiver (app/dicom_receiver.py): off unless a port is set here or in Clinic settings.
+DICOM_PORT = _env_int("CXR_DICOM_PORT", 0)
+DICOM_AE_TITLE = os.environ.get("CXR_DICOM_AE_TITLE", "")
 
 LOGGING = {
     "version": 1,

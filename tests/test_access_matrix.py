@@ -55,6 +55,7 @@ class AccessMatrixTestCase(BaseTestCase):
             "study_review": {"pk": self.study.pk},
             "study_report": {"pk": self.study.pk},
             "study_json": {"pk": self.study.pk},
+            "study_dicom": {"pk": self.study.pk, "kind": "sr"},
             "batch_import_detail": {"pk": batch.pk},
             "batch_import_resume": {"pk": batch.pk},
             "model_card_pack": {"name": "cxr-covid3-lite", "version": "2.0.0"},

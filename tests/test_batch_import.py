@@ -12,13 +12,14 @@ from django.urls import reverse
 from PIL import Image
 
 from app.clinical import batch_import
-from app.clinical.models import ImportBatch, ImportItem, Study
+from app.clinical.models import ImportBatch, ImportItem, Patient, Study
 from app.core.models import ClinicSettings
 from app.inference.sample import chest_phantom
 from app.jobs import queue
 from app.jobs.models import JobState, Priority
 from app.jobs.worker import Worker
 from tests.base import PASSWORD, BaseTestCase
+from tests.shared_data import cxr_files, requires_shared
 
 
 def make_folder(root: Path, count: int = 4) -> Path:
@@ -174,7 +175,34 @@ class BatchImportTestCase(BaseTestCase):
         self.client.login(username="bob", password=PASSWORD)
         self.assertContains(self.client.post(reverse("batch_import_start"), {"folder": str(self.folder)}), "removable media")
         self.client.login(username="alice", password=PASSWORD)
-        self.client.post(reverse("clinic_settings"), {"clinic_name": "Riverside", "language": "en", "session_idle_minutes": 30, "import_folders": str(self.tmp_path)})
+        self.client.post(reverse("clinic_settings"), {"clinic_name": "Riverside", "language": "en", "dicom_ae_title": "CXRWS", "session_idle_minutes": 30, "import_folders": str(self.tmp_path)})
         self.client.login(username="bob", password=PASSWORD)
         r = self.client.post(reverse("batch_import_start"), {"folder": str(self.folder)})
         self.assertEqual(r.status_code, 302)
+
+
+@requires_shared
+class DicomCdImportTestCase(BaseTestCase):
+    """A patient's CD or USB stick: DICOM files without extensions under a DICOMDIR index."""
+
+    @pytest.fixture(autouse=True)
+    def _cd(self, tmp_path: Path) -> None:
+        from pydicom.fileset import FileSet
+
+        from tests.dicom_samples import cr_dataset
+
+        fileset = FileSet()
+        for i, film in enumerate(cxr_files(limit=3)):
+            fileset.add(cr_dataset(film, f"CD-{i}"))
+        self.cd = tmp_path / "cdrom"
+        fileset.write(self.cd)
+        ClinicSettings.objects.filter(pk=1).update(import_folders=str(tmp_path))
+
+    def test_it_imports_the_studies_of_a_dicomdir_cd(self) -> None:
+        self.assertTrue((self.cd / "DICOMDIR").is_file())
+        batch = batch_import.start(self.cd, self.radiographer)
+        worker = Worker(worker_id="w")
+        worker.execute(queue.claim_next(worker.worker_id))
+        counts = batch_import.counts(batch)
+        self.assertEqual((counts["stored"], counts["failed"], counts["total"]), (3, 0, 3))  # the index is not an import item
+        self.assertEqual(set(Patient.objects.values_list("patient_id", flat=True)), {"CD-0", "CD-1", "CD-2"})

@@ -63,7 +63,7 @@ class IdleTimeoutTestCase(BaseTestCase):
 class ClinicSettingsTestCase(BaseTestCase):
     def test_it_lets_an_administrator_change_the_idle_time(self) -> None:
         self.client.login(username="alice", password=PASSWORD)
-        r = self.client.post(reverse("clinic_settings"), {"clinic_name": "Riverside Field Clinic", "language": "en", "session_idle_minutes": 15})
+        r = self.client.post(reverse("clinic_settings"), {"clinic_name": "Riverside Field Clinic", "language": "en", "dicom_ae_title": "CXRWS", "session_idle_minutes": 15})
         self.assertRedirects(r, reverse("clinic_settings"))
         self.assertEqual(ClinicSettings.current().session_idle_minutes, 15)
         event = AuditEvent.objects.get(summary="Clinic settings changed")
@@ -71,6 +71,6 @@ class ClinicSettingsTestCase(BaseTestCase):
 
     def test_it_refuses_an_idle_time_of_zero(self) -> None:
         self.client.login(username="alice", password=PASSWORD)
-        r = self.client.post(reverse("clinic_settings"), {"clinic_name": "Riverside Field Clinic", "language": "en", "session_idle_minutes": 0})
+        r = self.client.post(reverse("clinic_settings"), {"clinic_name": "Riverside Field Clinic", "language": "en", "dicom_ae_title": "CXRWS", "session_idle_minutes": 0})
         self.assertEqual(r.status_code, 200)
         self.assertEqual(ClinicSettings.current().session_idle_minutes, 30)

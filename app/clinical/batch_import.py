@@ -28,7 +28,9 @@ from app.jobs.registry import register, register_failure_hook
 from app.jobs.worker import JobContext, JobError
 
 BATCH_IMPORT = "clinical.batch_import"
-SKIP_NAMES = {"thumbs.db", "desktop.ini", ".ds_store"}
+# Not images: system clutter, and DICOMDIR, a CD's index of the DICOM files beside it (the files
+# themselves are found by walking the folder, so a CD with or without a DICOMDIR imports the same).
+SKIP_NAMES = {"thumbs.db", "desktop.ini", ".ds_store", "dicomdir"}
 # Where a folder import may read without an administrator's say-so: removable media.
 REMOVABLE_MEDIA = ("/media", "/run/media", "/mnt", "/Volumes")
 MAX_FILES = 20_000  # one screening day is far less; a whole disk is not an import

@@ -21,6 +21,7 @@ urlpatterns = [
     path("studies/<int:pk>/review/", views.study_review, name="study_review"),
     path("studies/<int:pk>/report.pdf", views.study_report, name="study_report"),
     path("studies/<int:pk>/export.json", views.study_json, name="study_json"),
+    path("studies/<int:pk>/ai-result-<str:kind>.dcm", views.study_dicom, name="study_dicom"),
     path("worklist/", views.worklist, name="worklist"),
     path("worklist/export.csv", views.worklist_csv, name="worklist_csv"),
     path("admin/audit/", views.audit_log, name="audit_log"),

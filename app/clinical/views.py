@@ -177,6 +177,24 @@ def study_image(request: HttpRequest, pk: int, kind: str) -> FileResponse:
     return response
 
 
+@require_GET
+def study_dicom(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
+    """The AI result as DICOM for the PACS: "sc" (image with the finding) or "sr" (report)."""
+    from app.clinical import dicom_results
+
+    study = get_object_or_404(Study.objects.select_related("latest_analysis", "patient"), pk=pk)
+    if kind not in ("sc", "sr"):
+        raise Http404("No such object")
+    try:
+        content = dicom_results.export(study, kind)
+    except dicom_results.NoResult as exc:
+        raise Http404(str(exc)) from exc
+    audit.record(request.user, audit.EXPORTED, study, f"Study {study.pk} AI result exported as DICOM {kind.upper()}")
+    response = HttpResponse(content, content_type="application/dicom")
+    response["Content-Disposition"] = f'attachment; filename="ai-result-{kind}-{study.pk}.dcm"'
+    return response
+
+
 @require_POST
 def study_retry(request: HttpRequest, pk: int) -> HttpResponse:
     study = get_object_or_404(Study, pk=pk)

@@ -23,6 +23,11 @@ class ClinicSettings(models.Model):
     session_idle_minutes = models.PositiveSmallIntegerField(
         default=30, validators=[MinValueValidator(1), MaxValueValidator(480)], help_text="log out after this many minutes without a click or key press"
     )
+    # DICOM receiver (app/dicom_receiver.py); CXR_DICOM_PORT / CXR_DICOM_AE_TITLE override.
+    dicom_port = models.PositiveIntegerField(null=True, blank=True, validators=[MinValueValidator(104), MaxValueValidator(65535)])
+    dicom_ae_title = models.CharField(max_length=16, blank=True, default="CXRWS")
+    dicom_allowed_calling = models.TextField(blank=True)
+    dicom_listen_on_network = models.BooleanField(default=False)
     language = models.CharField(max_length=8, choices=settings.LANGUAGES, default="en", help_text="for everyone who has not chosen their own")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -54,6 +54,7 @@ ACCESS: dict[str, frozenset[str]] = {
     "worklist_csv": CLINICAL,
     "study_report": CLINICAL,
     "study_json": CLINICAL,
+    "study_dicom": CLINICAL,
     "audit_log": ADMINS,
     "user_list": ADMINS,
     "user_create": ADMINS,

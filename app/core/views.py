@@ -90,17 +90,25 @@ def home(request: HttpRequest) -> HttpResponse:
 class ClinicSettingsForm(forms.ModelForm):
     class Meta:
         model = ClinicSettings
-        fields = ("clinic_name", "language", "session_idle_minutes", "import_folders")
+        fields = ("clinic_name", "language", "session_idle_minutes", "import_folders", "dicom_port", "dicom_ae_title", "dicom_allowed_calling", "dicom_listen_on_network")
         labels = {
             "clinic_name": _("Clinic name"), "language": _("Language"),
             "session_idle_minutes": _("Log out after (minutes without activity)"), "import_folders": _("Folders a folder import may read"),
+            "dicom_port": _("DICOM receiver port"), "dicom_ae_title": _("DICOM receiver AE title"),
+            "dicom_allowed_calling": _("X-ray units allowed to send (calling AE titles)"), "dicom_listen_on_network": _("Receive from the network"),
         }
         help_texts = {
             "language": _("for everyone who has not chosen their own"),
             "session_idle_minutes": _("log out after this many minutes without a click or key press"),
             "import_folders": _("folders a folder import may read from, one full path per line; removable media (/media, /run/media, /mnt, /Volumes) are always allowed"),
+            "dicom_port": _("empty: no DICOM receiver; 104 or 11112 are usual. Changes take effect when the app next starts."),
+            "dicom_allowed_calling": _("one AE title per line, exactly as set on the X-ray unit; no one else may send"),
+            "dicom_listen_on_network": _("off: only programs on this computer can send; on: the X-ray unit on the clinic network can"),
         }
-        widgets = {"import_folders": forms.Textarea(attrs={"rows": 3, "placeholder": "/srv/xray-exports"})}
+        widgets = {
+            "import_folders": forms.Textarea(attrs={"rows": 3, "placeholder": "/srv/xray-exports"}),
+            "dicom_allowed_calling": forms.Textarea(attrs={"rows": 2, "placeholder": "XRAY_ROOM_1"}),
+        }
 
     def clean_import_folders(self) -> str:
         lines = [line.strip() for line in self.cleaned_data["import_folders"].splitlines() if line.strip()]

@@ -1,0 +1,178 @@
+"""DICOM receiver (Storage SCP, pynetdicom): the X-ray unit or digitiser sends films straight in.
+
+Off unless a port is configured (Clinic settings, or CXR_DICOM_PORT for headless use). It listens
+on 127.0.0.1 unless the administrator allows the network (the X-ray unit is on the LAN: that is
+the point, so it is one deliberate switch). Only calling AE titles on the allowed list may
+associate (with an empty list the receiver does not start). C-ECHO answers. Every received image goes through
+exactly the same intake as an upload (validation by content, patient from the tags, duplicate
+detection, analysis queued); what intake refuses is answered with a failure status, never a
+crash, and leaves nothing behind. Each association is in the audit log.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import close_old_connections
+from pynetdicom import ALL_TRANSFER_SYNTAXES, AE, AllStoragePresentationContexts, evt
+from pynetdicom.sop_class import Verification
+
+log = logging.getLogger(__name__)
+
+# Images the models can judge; anything else (CT, SR, presentation states, PDFs...) is refused.
+IMAGE_SOP_CLASSES = {
+    "1.2.840.10008.5.1.4.1.1.1",  # Computed Radiography
+    "1.2.840.10008.5.1.4.1.1.1.1",  # Digital X-Ray, for presentation
+    "1.2.840.10008.5.1.4.1.1.1.1.1",  # Digital X-Ray, for processing
+    "1.2.840.10008.5.1.4.1.1.7",  # Secondary Capture (digitised films)
+}
+SUCCESS = 0x0000
+REFUSED_SOP_CLASS = 0x0122  # SOP class not supported
+CANNOT_UNDERSTAND = 0xC000
+PROCESSING_FAILURE = 0x0110
+OUT_OF_RESOURCES = 0xA700
+
+
+@dataclass
+class ReceiverSettings:
+    port: int
+    ae_title: str = "CXRWS"
+    allowed_calling: list[str] = field(default_factory=list)
+    listen_on_network: bool = False
+
+    @property
+    def host(self) -> str:
+        return "0.0.0.0" if self.listen_on_network else "127.0.0.1"  # noqa: S104 (the administrator's choice)
+
+
+def configured() -> ReceiverSettings | None:
+    """The receiver's settings, or None when it is off. The environment wins (headless servers)."""
+    from app.core.models import ClinicSettings
+
+    clinic = ClinicSettings.current()
+    port = settings.DICOM_PORT or (clinic.dicom_port if clinic else 0) or 0
+    if not port:
+        return None
+    return ReceiverSettings(
+        port=port,
+        ae_title=settings.DICOM_AE_TITLE or (clinic.dicom_ae_title if clinic else "") or "CXRWS",
+        allowed_calling=[t.strip() for t in (clinic.dicom_allowed_calling if clinic else "").replace(",", "\n").splitlines() if t.strip()],
+        listen_on_network=bool(clinic and clinic.dicom_listen_on_network),
+    )
+
+
+def store(dataset, calling: str, address: str) -> tuple[int, str]:  # noqa: ANN001 (pydicom Dataset)
+    """One received image through the upload intake; (DICOM status, what happened)."""
+    from django.core.files import File
+
+    from app import disk_full
+    from app.clinical.intake import IntakeError, intake
+
+    if str(dataset.SOPClassUID) not in IMAGE_SOP_CLASSES:
+        return REFUSED_SOP_CLASS, f"refused {dataset.SOPClassUID}: not a radiograph the models can judge"
+    incoming = settings.DATA_DIR.originals / f".incoming-dicom-{uuid.uuid4().hex}.dcm"
+    try:
+        dataset.save_as(incoming, enforce_file_format=True)
+        with incoming.open("rb") as handle:
+            result = intake(File(handle, name=f"{dataset.SOPInstanceUID}.dcm"), None, None)
+        return SUCCESS, f"{'already stored as' if result.duplicate else 'stored as'} study {result.study.pk}"
+    except IntakeError as exc:
+        return CANNOT_UNDERSTAND, str(exc)
+    except disk_full.DiskFull:
+        return OUT_OF_RESOURCES, disk_full.MESSAGE
+    except Exception as exc:  # a bad dataset must never take the receiver down
+        log.exception("Could not store an image from %s (%s)", calling, address)
+        return PROCESSING_FAILURE, f"{exc.__class__.__name__}: {exc}"
+    finally:
+        incoming.unlink(missing_ok=True)
+
+
+class Receiver:
+    def __init__(self, config: ReceiverSettings) -> None:
+        self.config = config
+        self.ae = AE(ae_title=config.ae_title)
+        # Every storage class is negotiated (so a wrong one gets a clear C-STORE status, not a bare
+        # rejection); the image classes in every transfer syntax the readers decode (X-ray units
+        # and digitisers often send JPEG or JPEG 2000).
+        for context in AllStoragePresentationContexts:
+            syntaxes = ALL_TRANSFER_SYNTAXES if context.abstract_syntax in IMAGE_SOP_CLASSES else context.transfer_syntax
+            self.ae.add_supported_context(context.abstract_syntax, syntaxes)
+        self.ae.add_supported_context(Verification)
+        # pynetdicom refuses the association itself when the calling AE title is not listed.
+        self.ae.require_calling_aet = config.allowed_calling
+        self.server = None
+        self.received: dict[str, list[str]] = {}
+        self._lock = threading.Lock()
+
+    def start(self) -> int:
+        handlers = [(evt.EVT_C_STORE, self._on_store), (evt.EVT_C_ECHO, lambda event: SUCCESS), (evt.EVT_RELEASED, self._on_released), (evt.EVT_ABORTED, self._on_released)]
+        self.server = self.ae.start_server((self.config.host, self.config.port), block=False, evt_handlers=handlers)
+        port = self.server.server_address[1]
+        log.info("DICOM receiver %s listening on %s:%s (calling AE titles allowed: %s)", self.config.ae_title, self.config.host, port, ", ".join(self.config.allowed_calling) or "none")
+        return port
+
+    def stop(self) -> None:
+        """Stop listening and abort associations still open, so the app can exit."""
+        self.ae.shutdown()
+        self.server = None
+
+    def _key(self, event) -> str:  # noqa: ANN001
+        return f"{id(event.assoc)}"
+
+    def _on_store(self, event) -> int:  # noqa: ANN001
+        close_old_connections()
+        try:
+            calling = event.assoc.requestor.ae_title
+            address = event.assoc.requestor.address
+            try:
+                dataset = event.dataset
+                dataset.file_meta = event.file_meta
+            except Exception as exc:  # undecodable: refuse, keep listening
+                status, note = CANNOT_UNDERSTAND, f"the dataset cannot be decoded ({exc.__class__.__name__})"
+            else:
+                status, note = store(dataset, calling, address)
+            with self._lock:
+                self.received.setdefault(self._key(event), []).append(f"{status:#06x} {note}")
+            return status
+        finally:
+            close_old_connections()
+
+    def _on_released(self, event) -> None:  # noqa: ANN001
+        with self._lock:
+            notes = self.received.pop(self._key(event), [])
+        if not notes:
+            return
+        close_old_connections()
+        try:
+            from app.clinical import audit
+
+            stored = sum(1 for n in notes if n.startswith("0x0000"))
+            audit.record(
+                None, audit.CREATED, None,
+                f"DICOM association from {event.assoc.requestor.ae_title} ({event.assoc.requestor.address}): {stored} of {len(notes)} images accepted",
+                images=notes[:200],
+            )
+        finally:
+            close_old_connections()
+
+
+def start_if_configured() -> Receiver | None:
+    """Start the receiver if it is configured; a receiver that cannot start (port taken, bad
+    settings) is logged and left off: it must not keep the rest of the workstation from starting."""
+    config = configured()
+    if config is None:
+        return None
+    if not config.allowed_calling:
+        log.warning("DICOM receiver not started: no calling AE title is allowed (Clinic settings)")
+        return None
+    try:
+        receiver = Receiver(config)
+        receiver.start()
+    except Exception:
+        log.exception("The DICOM receiver could not start on port %s", config.port)
+        return None
+    return receiver
