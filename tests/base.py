@@ -22,3 +22,11 @@ class BaseTestCase(TestCase):
         self.radiologist = User.objects.create_user("carol", password=PASSWORD, first_name="Carol")
         grant(self.radiologist, RADIOLOGIST)
         self.personas = {"admin": self.admin, "radiographer": self.radiographer, "radiologist": self.radiologist}
+
+    def run_jobs(self) -> None:
+        """Run every queued job in this thread, as the worker would, until the queue is empty."""
+        from app.jobs import queue
+        from app.jobs.worker import Worker
+
+        while (job := queue.claim_next("w")) is not None:
+            Worker(worker_id="w").execute(job)

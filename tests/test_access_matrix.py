@@ -51,6 +51,7 @@ class AccessMatrixTestCase(BaseTestCase):
             "study_retry": {"pk": self.study.pk},
             "study_analyse_anyway": {"pk": self.study.pk},
             "study_compare": {"pk": self.study.pk},
+            "study_send": {"pk": self.study.pk},
             "study_comparisons": {"pk": self.study.pk},
             "study_review": {"pk": self.study.pk},
             "study_report": {"pk": self.study.pk},

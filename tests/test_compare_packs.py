@@ -14,8 +14,6 @@ from django.urls import reverse
 
 from app.clinical.models import AuditEvent, Patient, Study
 from app.inference.pack_import import import_pack
-from app.jobs import queue
-from app.jobs.worker import Worker
 from tests.base import PASSWORD, BaseTestCase
 from tests.shared_data import a_radiograph, requires_shared
 
@@ -36,9 +34,6 @@ def second_pack(tiny_pack_dir: Path, tmp_path: Path):  # noqa: ANN201
 @requires_shared
 @pytest.mark.usefixtures("tiny_pack_active", "second_pack")
 class ComparePacksTestCase(BaseTestCase):
-    def run_jobs(self) -> None:
-        while (job := queue.claim_next("w")) is not None:
-            Worker(worker_id="w").execute(job)
 
     def test_a_second_pack_gives_an_opinion_beside_the_studys_own(self) -> None:
         self.client.login(username="carol", password=PASSWORD)

@@ -9,7 +9,6 @@ docs/performance.md.
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -22,18 +21,13 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 from pynetdicom import AE
 from pynetdicom.sop_class import BasicTextSRStorage, ComputedRadiographyImageStorage as CRStorage, Verification
 
-from tests.dicom_samples import cr_dataset
+from tests.dicom_samples import cr_dataset, free_port
 from tests.launched_app import LaunchedApp, wait_for
 from tests.shared_data import DICOM_MONO2, cxr_files, requires_shared
 
 pytestmark = [pytest.mark.slow, requires_shared]
 SENDER = "XRAY_ROOM_1"
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

@@ -16,8 +16,6 @@ from django.urls import reverse
 from pydicom.uid import ComprehensiveSRStorage, SecondaryCaptureImageStorage
 
 from app.clinical.models import Patient, Study
-from app.jobs import queue
-from app.jobs.worker import Worker
 from tests.base import PASSWORD, BaseTestCase
 from tests.shared_data import DICOM_MONO2, a_radiograph, requires_shared
 
@@ -34,9 +32,6 @@ def dciodvfy_errors(content: bytes, tmp: Path) -> list[str]:
 @requires_shared
 @pytest.mark.usefixtures("tiny_pack_active")
 class DicomResultsTestCase(BaseTestCase):
-    def run_jobs(self) -> None:
-        while (job := queue.claim_next("w")) is not None:
-            Worker(worker_id="w").execute(job)
 
     def upload(self, path: Path, name: str, patient: Patient | None = None) -> Study:
         self.client.login(username="carol", password=PASSWORD)

@@ -20,9 +20,7 @@ from app.analysis import engine_service
 from app.analysis.packs import IMPORT_PACK
 from app.clinical.models import AuditEvent
 from app.inference import pack_registry
-from app.jobs import queue
 from app.jobs.models import Job, JobState
-from app.jobs.worker import Worker
 from tests.base import PASSWORD, BaseTestCase
 
 HOSTILE_CARD = """# Tiny test pack
@@ -62,9 +60,6 @@ def pack_copy(tiny_pack_dir: Path, tmp_path: Path, request: pytest.FixtureReques
 class PacksPageTestCase(BaseTestCase):
     pack_copy: Path
 
-    def run_jobs(self) -> None:
-        while (job := queue.claim_next("w")) is not None:
-            Worker(worker_id="w").execute(job)
 
     def install(self, activate: bool = False) -> Job:
         self.client.login(username="alice", password=PASSWORD)

@@ -61,4 +61,15 @@ def analyse_study(ctx: JobContext) -> dict[str, Any]:
         )
     with transaction.atomic():
         Analysis.objects.filter(id=analysis.id).update(**fields)
+        if fields["status"] == AnalysisStatus.ANALYSED and not analysis.compared_pack:
+            _send_if_automatic(analysis.study)
     return {"analysis_id": analysis.id, "status": result["status"]}
+
+
+def _send_if_automatic(study) -> None:  # noqa: ANN001
+    from app.clinical import dicom_send
+    from app.core.models import ClinicSettings
+
+    clinic = ClinicSettings.current()
+    if clinic and clinic.pacs_send_automatically and dicom_send.destination():
+        dicom_send.queue_send(study)

@@ -17,6 +17,7 @@ urlpatterns = [
     path("studies/<int:pk>/retry/", views.study_retry, name="study_retry"),
     path("studies/<int:pk>/analyse-anyway/", views.study_analyse_anyway, name="study_analyse_anyway"),
     path("studies/<int:pk>/compare/", views.study_compare, name="study_compare"),
+    path("studies/<int:pk>/send/", views.study_send, name="study_send"),
     path("studies/<int:pk>/comparisons/", views.study_comparisons, name="study_comparisons"),
     path("studies/<int:pk>/review/", views.study_review, name="study_review"),
     path("studies/<int:pk>/report.pdf", views.study_report, name="study_report"),

@@ -118,7 +118,14 @@ def _study_context(study: Study) -> dict[str, object]:
         "result": analysis.result if analysis and analysis.result else None,
         "reviews": study.reviews.select_related("reviewer"),
         **_comparison_context(study),
+        **_send_context(study),
     }
+
+
+def _send_context(study: Study) -> dict[str, object]:
+    from app.clinical import dicom_send
+
+    return {"pacs_configured": dicom_send.destination() is not None, "pacs_send": dicom_send.latest_send(study)}
 
 
 @require_GET
@@ -193,6 +200,23 @@ def study_dicom(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
     response = HttpResponse(content, content_type="application/dicom")
     response["Content-Disposition"] = f'attachment; filename="ai-result-{kind}-{study.pk}.dcm"'
     return response
+
+
+@require_POST
+def study_send(request: HttpRequest, pk: int) -> HttpResponse:
+    """Send the study's AI result (SC + SR) to the PACS now, as a job."""
+    from app.clinical import dicom_send
+
+    study = get_object_or_404(Study.objects.select_related("latest_analysis"), pk=pk)
+    if dicom_send.destination() is None:
+        messages.error(request, gettext("No PACS is set. An administrator sets its address, port and AE title in Settings."))
+    elif not study.latest_analysis or study.latest_analysis.status != AnalysisStatus.ANALYSED:
+        messages.error(request, gettext("There is no AI finding to send yet."))
+    else:
+        dicom_send.queue_send(study)
+        audit.record(request.user, audit.EXPORTED, study, f"Study {study.pk} AI result queued for sending to the PACS")
+        messages.info(request, gettext("The AI result is being sent to the PACS."))
+    return redirect("study_detail", pk=pk)
 
 
 @require_POST

@@ -28,6 +28,11 @@ class ClinicSettings(models.Model):
     dicom_ae_title = models.CharField(max_length=16, blank=True, default="CXRWS")
     dicom_allowed_calling = models.TextField(blank=True)
     dicom_listen_on_network = models.BooleanField(default=False)
+    # Where AI results go as DICOM (app/clinical/dicom_send.py).
+    pacs_host = models.CharField(max_length=255, blank=True)
+    pacs_port = models.PositiveIntegerField(null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(65535)])
+    pacs_ae_title = models.CharField(max_length=16, blank=True)
+    pacs_send_automatically = models.BooleanField(default=False)
     language = models.CharField(max_length=8, choices=settings.LANGUAGES, default="en", help_text="for everyone who has not chosen their own")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

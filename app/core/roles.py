@@ -48,6 +48,7 @@ ACCESS: dict[str, frozenset[str]] = {
     # required and the result always goes to a radiologist as needs-review.
     "study_analyse_anyway": CLINICAL,
     "study_compare": CLINICAL,
+    "study_send": CLINICAL,
     "study_comparisons": CLINICAL,
     "study_review": REVIEWERS,
     "worklist": CLINICAL,

@@ -90,12 +90,15 @@ def home(request: HttpRequest) -> HttpResponse:
 class ClinicSettingsForm(forms.ModelForm):
     class Meta:
         model = ClinicSettings
-        fields = ("clinic_name", "language", "session_idle_minutes", "import_folders", "dicom_port", "dicom_ae_title", "dicom_allowed_calling", "dicom_listen_on_network")
+        fields = ("clinic_name", "language", "session_idle_minutes", "import_folders", "dicom_port", "dicom_ae_title", "dicom_allowed_calling", "dicom_listen_on_network",
+                  "pacs_host", "pacs_port", "pacs_ae_title", "pacs_send_automatically")
         labels = {
             "clinic_name": _("Clinic name"), "language": _("Language"),
             "session_idle_minutes": _("Log out after (minutes without activity)"), "import_folders": _("Folders a folder import may read"),
             "dicom_port": _("DICOM receiver port"), "dicom_ae_title": _("DICOM receiver AE title"),
             "dicom_allowed_calling": _("X-ray units allowed to send (calling AE titles)"), "dicom_listen_on_network": _("Receive from the network"),
+            "pacs_host": _("PACS address"), "pacs_port": _("PACS port"), "pacs_ae_title": _("PACS AE title"),
+            "pacs_send_automatically": _("Send every AI result to the PACS"),
         }
         help_texts = {
             "language": _("for everyone who has not chosen their own"),
@@ -104,6 +107,8 @@ class ClinicSettingsForm(forms.ModelForm):
             "dicom_port": _("empty: no DICOM receiver; 104 or 11112 are usual. Changes take effect when the app next starts."),
             "dicom_allowed_calling": _("one AE title per line, exactly as set on the X-ray unit; no one else may send"),
             "dicom_listen_on_network": _("off: only programs on this computer can send; on: the X-ray unit on the clinic network can"),
+            "pacs_host": _("the PACS's IP address or name; AI results are sent as DICOM Secondary Capture and Structured Report"),
+            "pacs_send_automatically": _("off: results are sent only when someone presses Send to the PACS on the study page"),
         }
         widgets = {
             "import_folders": forms.Textarea(attrs={"rows": 3, "placeholder": "/srv/xray-exports"}),
