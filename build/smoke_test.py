@@ -71,8 +71,12 @@ class Browser:
         self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
 
     def get(self, path: str) -> tuple[str, str]:
-        with self.opener.open(self.base + path.lstrip("/"), timeout=30) as r:
-            return r.geturl(), r.read().decode()
+        url, content = self.get_bytes(path)
+        return url, content.decode()
+
+    def get_bytes(self, path: str) -> tuple[str, bytes]:
+        with self.opener.open(self.base + path.lstrip("/"), timeout=60) as r:
+            return r.geturl(), r.read()
 
     def post(self, path: str, fields: dict[str, str], files: dict[str, Path] | None = None) -> tuple[str, str]:
         _, page = self.get(path)
@@ -210,6 +214,16 @@ def headless_run(exe: Path, image: Path, work: Path, report: dict[str, Any]) -> 
         result["finding"] = finding.group(1) if finding else None
         check(finding, "the study page shows no finding")
         check("Demonstration model" in page, "the demonstration warning is missing from the result page")
+        # What the bundle must carry besides the engine: the report's fonts, highdicom's tables,
+        # the translation catalogues.
+        _, pdf = browser.get_bytes(f"studies/{study.group(1)}/report.pdf")
+        check(pdf.startswith(b"%PDF") and b"DejaVuSans" in pdf, "the PDF report is missing or lacks its embedded font")
+        _, sr = browser.get_bytes(f"studies/{study.group(1)}/ai-result-sr.dcm")
+        check(sr[128:132] == b"DICM", "the DICOM SR export failed")
+        result["report_pdf_bytes"], result["dicom_sr_bytes"] = len(pdf), len(sr)
+        browser.post("preferences/", {"language": "fr"})
+        _, worklist = browser.get("worklist/")
+        check('<html lang="fr">' in worklist and "Liste de travail" in worklist, "the French catalogue is missing from the bundle")
     finally:
         result["exit_code"] = stop(proc)
         log.close()
