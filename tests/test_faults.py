@@ -254,6 +254,8 @@ def test_kill_during_a_migration_the_pre_migration_copy_restores(tmp_path: Path)
 @contextmanager
 def small_disk(path: Path, megabytes: int) -> Iterator[Path]:
     path.mkdir(parents=True, exist_ok=True)
+    if shutil.which("mount") is None:
+        pytest.skip("needs the mount command to make a small tmpfs as a full disk")
     mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={megabytes}m,mode=0700", "tmpfs", str(path)], capture_output=True, text=True)
     if mounted.returncode != 0:
         pytest.skip(f"needs root to mount a small tmpfs as a full disk ({mounted.stderr.strip() or 'mount failed'}); CI runs as root")

@@ -72,7 +72,11 @@ def test_every_main_page_and_the_report_in_four_languages(app: LaunchedApp) -> N
             page.select_option("#id_language", language)
             page.click("button.primary")
             page.wait_for_selector(f'html[lang="{language}"]')
-            pages = {**titles, f"studies/{app.study_pk}/": None}
+            # Every other page a person can open, photographed too (their text is checked for every
+            # language by tests/test_languages.py).
+            others = ["patients/new/", "patients/1/", "patients/1/edit/", "import/", "admin/users/", "admin/users/new/", "admin/audit/",
+                      "admin/retention/", "preferences/", "password/", f"studies/{app.study_pk}/"]
+            pages = {**titles, **dict.fromkeys(others)}
             for path, title in pages.items():
                 page.goto(app.url + path)
                 assert page.get_attribute("html", "lang") == language
