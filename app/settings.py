@@ -3,42 +3,21 @@
 The launcher sets CXR_DATA_DIR before Django is imported; management commands and tests may set
 it too, otherwise the platform's per-user data directory is used.
 
-Environment variables (all optional):
-    CXR_DATA_DIR                  the data directory (see app/datadir.py)
-    CXR_DEBUG                     "1" turns on Django's DEBUG (never in clinical use)
-    CXR_DATABASE_URL              e.g. postgres://user:pass@host/db for a multi-workstation site;
-                                  unset means SQLite inside the data directory
-    CXR_INPROCESS_WORKER          "0" when jobs run in separate `manage.py runworker` processes
-    CXR_WORKER_STALE_SECONDS      a worker silent this long is considered dead (default 60)
-    CXR_GPU_MEMORY_BUDGET_MB      GPU memory the ensemble may keep resident (default 6144)
-    CXR_MODEL_PACK                name of the pack to activate (default: the newest installed)
-    CXR_ENABLE_DIAGNOSTIC_JOBS    "1" registers the diagnostics.* job kinds (used by tests)
-    CXR_SESSION_IDLE_SECONDS      idle log-out after this many seconds, overriding the administrator's
-                                  setting (tests, kiosks; default: Clinic settings, 30 minutes)
+Every environment variable it reads (CXR_*) is in one table with its type, default and meaning:
+app/options.py (`python -m app.options` prints it; README's Options section is that table).
 """
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 
 import dj_database_url
 
-from app import __version__
+from app import __version__, options
 from app.datadir import resolve
 from app.install_dir import INSTALL_DIR, UI_DIR
 
 
-def _env_bool(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
-
-
-def _env_int(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    return int(value) if value else default
 
 
 
@@ -47,7 +26,7 @@ DATA_DIR.prepare()
 
 APP_VERSION = __version__
 SECRET_KEY = DATA_DIR.secret_key_file.read_text(encoding="ascii").strip()
-DEBUG = _env_bool("CXR_DEBUG", False)
+DEBUG = options.read("CXR_DEBUG")
 
 # The server binds to 127.0.0.1 only; these are the names the browser may use for it.
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "[::1]"]
@@ -104,7 +83,7 @@ TEMPLATES = [
     },
 ]
 
-DATABASE_URL = os.environ.get("CXR_DATABASE_URL", "")
+DATABASE_URL = options.read("CXR_DATABASE_URL")
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
 else:
@@ -188,24 +167,24 @@ CSRF_COOKIE_SAMESITE = "Strict"
 # Idle log-out is app/core/idle.py (background polls do not count as activity); the cookie itself
 # lives at most one working day.
 SESSION_COOKIE_AGE = 12 * 60 * 60
-SESSION_IDLE_SECONDS = _env_int("CXR_SESSION_IDLE_SECONDS", 0)  # 0: the administrator's setting
+SESSION_IDLE_SECONDS = options.read("CXR_SESSION_IDLE_SECONDS")  # 0: the administrator's setting
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
 # Jobs and workers.
-INPROCESS_WORKER = _env_bool("CXR_INPROCESS_WORKER", True)
-WORKER_STALE_SECONDS = _env_int("CXR_WORKER_STALE_SECONDS", 60)
-ENABLE_DIAGNOSTIC_JOBS = _env_bool("CXR_ENABLE_DIAGNOSTIC_JOBS", False)
+INPROCESS_WORKER = options.read("CXR_INPROCESS_WORKER")
+WORKER_STALE_SECONDS = options.read("CXR_WORKER_STALE_SECONDS")
+ENABLE_DIAGNOSTIC_JOBS = options.read("CXR_ENABLE_DIAGNOSTIC_JOBS")
 
 # Inference.
-GPU_MEMORY_BUDGET_MB = _env_int("CXR_GPU_MEMORY_BUDGET_MB", 6144)
+GPU_MEMORY_BUDGET_MB = options.read("CXR_GPU_MEMORY_BUDGET_MB")
 # Images stop being stored while this much is still free, so the database always has room to
 # record what happened (app/disk_full.py).
-DISK_RESERVE_BYTES = _env_int("CXR_DISK_RESERVE_MB", 200) * 1024 * 1024
-MODEL_PACK = os.environ.get("CXR_MODEL_PACK", "")
+DISK_RESERVE_BYTES = options.read("CXR_DISK_RESERVE_MB") * 1024 * 1024
+MODEL_PACK = options.read("CXR_MODEL_PACK")
 # DICOM receiver (app/dicom_receiver.py): off unless a port is set here or in Clinic settings.
-DICOM_PORT = _env_int("CXR_DICOM_PORT", 0)
-DICOM_AE_TITLE = os.environ.get("CXR_DICOM_AE_TITLE", "")
+DICOM_PORT = options.read("CXR_DICOM_PORT")
+DICOM_AE_TITLE = options.read("CXR_DICOM_AE_TITLE")
 
 LOGGING = {
     "version": 1,
