@@ -19,7 +19,12 @@ class DiskFull(Exception):
     """Refused before writing: the file would eat into the reserve the database needs."""
 
 
-MESSAGE = (
+def gettext_noop(message: str) -> str:
+    """Marks the message for the catalogues; views translate it where it is shown."""
+    return message
+
+
+MESSAGE = gettext_noop(
     "The workstation's disk is full, so nothing was saved. Free some space (for example move old backups "
     "to another disk) or ask the administrator, then try again."
 )

@@ -10,10 +10,13 @@ from pathlib import Path
 
 import polib
 from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from PIL import Image
 from pypdf import PdfReader
 
 from app.core.models import ClinicSettings, UserPreference
+from app.inference.sample import chest_phantom
 from tests.base import PASSWORD, BaseTestCase
 from tests.clinical_factories import AnalysisFactory
 from tests.test_access_matrix import all_url_names
@@ -126,3 +129,11 @@ class LanguagesTestCase(BaseTestCase):
         self.assertContains(page, "3 modèles sur 6 concordent")
         self.assertContains(page, "confiance de 65%, sous le seuil de relecture de 75%")
         self.assertNotContains(page, "below the review threshold")
+
+    def test_an_upload_refusal_is_in_the_readers_language(self) -> None:
+        buffer = io.BytesIO()
+        Image.fromarray((chest_phantom() * 255).astype("uint8")).save(buffer, format="PNG")
+        self.choose(self.radiographer, "fr")
+        self.client.login(username="bob", password=PASSWORD)
+        page = self.client.post(reverse("upload"), {"files": [SimpleUploadedFile("film.png", buffer.getvalue())]})
+        self.assertContains(page, "Ce fichier ne porte pas d&#x27;identifiant patient.")

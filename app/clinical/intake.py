@@ -23,6 +23,7 @@ from django.core.files import File
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from app import disk_full
 from app.clinical import audit
@@ -57,19 +58,21 @@ def _parse_dicom_date(value: str) -> date | None:
 def _patient_from_tags(tags: dict[str, str], user, fallback_id: str = "") -> tuple[Patient, bool]:  # noqa: ANN001
     patient_id = tags.get("patient_id", "").strip() or fallback_id
     if not patient_id:
-        raise IntakeError("This file carries no patient ID. Choose the patient before uploading it.")
+        raise IntakeError(gettext("This file carries no patient ID. Choose the patient before uploading it."))
     try:
         validate_patient_id(patient_id)
     except ValidationError as exc:
-        raise IntakeError(f"{exc.messages[0]} Choose the patient explicitly and upload again.") from None
+        raise IntakeError(f"{exc.messages[0]} " + gettext("Choose the patient explicitly and upload again.")) from None
     existing = Patient.objects.filter(patient_id=patient_id).first()
     if existing:
         dicom_name = tags.get("patient_name", "").strip()
         if dicom_name and existing.full_name and dicom_name.casefold() != existing.full_name.casefold():
             # Never merge silently: the user must say this file belongs to that patient.
             raise IntakeError(
-                f"Patient ID {patient_id} is registered as “{existing.full_name}”, but this file says “{dicom_name}”. "
-                "If it is the same person, choose the patient explicitly and upload again."
+                gettext(
+                    "Patient ID %(id)s is registered as “%(registered)s”, but this file says “%(file)s”. "
+                    "If it is the same person, choose the patient explicitly and upload again."
+                ) % {"id": patient_id, "registered": existing.full_name, "file": dicom_name}
             )
         return existing, False
     age = tags.get("patient_age", "")
