@@ -70,3 +70,24 @@ class ComparePacksTestCase(BaseTestCase):
         r = self.client.post(reverse("study_compare", kwargs={"pk": study.pk}), {"pack": "nothing@9"}, follow=True)
         self.assertContains(r, "That model pack is not installed.")
         self.assertEqual(study.analyses.count(), 1)
+
+
+@pytest.mark.usefixtures("second_pack")
+class CompareManyTestCase(BaseTestCase):
+    def test_the_studies_a_worklist_shows_get_a_second_opinion_each(self) -> None:
+        from tests.clinical_factories import AnalysisFactory
+
+        shown = [AnalysisFactory(finding="Abnormal").study for _ in range(3)]
+        AnalysisFactory(finding="Normal")  # filtered out below
+        self.client.login(username="bob", password=PASSWORD)
+        self.assertContains(self.client.get(reverse("worklist")), "Compare these studies with another pack")
+        r = self.client.post(reverse("worklist_compare"), {"finding": "Abnormal", "pack": "tiny-test@0.0.3"})
+        self.assertRedirects(r, reverse("worklist") + "?finding=Abnormal", fetch_redirect_response=False)
+        compared = Study.objects.filter(analyses__compared_pack="tiny-test@0.0.3").distinct()
+        self.assertEqual(set(compared), set(shown))
+        for study in shown:
+            study.refresh_from_db()
+            self.assertEqual(study.latest_analysis.compared_pack, "")  # the study's own result stays
+        self.assertTrue(AuditEvent.objects.filter(summary="3 studies queued for comparison with tiny-test 0.0.3").exists())
+        r = self.client.post(reverse("worklist_compare"), {"pack": "nothing@1"}, follow=True)
+        self.assertContains(r, "That model pack is not installed.")

@@ -87,7 +87,7 @@ class LanguagesTestCase(BaseTestCase):
             "patient_detail": {"pk": self.study.patient.pk}, "patient_edit": {"pk": self.study.patient.pk},
             "study_detail": {"pk": self.study.pk},
         }
-        skip = {"logout", "study_status", "study_image", "study_retry", "study_analyse_anyway", "study_compare", "study_comparisons", "study_dicom", "study_send", "study_review", "study_report",
+        skip = {"logout", "study_status", "study_image", "study_retry", "study_analyse_anyway", "study_compare", "study_comparisons", "study_dicom", "study_send", "worklist_compare", "study_review", "study_report",
                 "study_json", "worklist_csv", "batch_import_detail", "batch_import_resume", "backup_now", "pack_import",
                 "pack_activate", "pack_rollback", "pack_file", "model_card_pack", "first_run", "health", "login"}
         pages = sorted(all_url_names() - skip)

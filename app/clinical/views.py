@@ -6,6 +6,7 @@ import csv
 import io
 import mimetypes
 import re
+from urllib.parse import urlencode
 from datetime import date
 from pathlib import Path
 
@@ -16,8 +17,9 @@ from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
@@ -28,6 +30,7 @@ from app.clinical.intake import IntakeError, intake, queue_analysis
 from app.clinical.models import Analysis, AnalysisStatus, AuditEvent, ImportBatch, Patient, Review, Study
 from app.core.roles import RADIOLOGIST, grant, has_role
 from app.jobs import queue
+from app.jobs.models import Priority
 
 PAGE_SIZE = 25
 STUDY_IMAGES = {"display", "heatmap", "overlay"}
@@ -376,8 +379,40 @@ def worklist(request: HttpRequest) -> HttpResponse:
     page = Paginator(filtered_studies(filters), PAGE_SIZE).get_page(request.GET.get("page"))
     findings = Analysis.objects.exclude(finding="").values_list("finding", flat=True).distinct().order_by("finding")
     context = {"page": page, "statuses": AnalysisStatus.choices, "findings": list(findings), "filters": filters, "filter_errors": errors}
+    if not request.headers.get("HX-Request"):
+        from app.analysis import packs
+
+        context["compare_choices"] = packs.installed_pack_models()
+        context["max_comparisons"] = MAX_COMPARISONS
     template = "clinical/_worklist_table.html" if request.headers.get("HX-Request") else "clinical/worklist.html"
     return render(request, template, context)
+
+
+# A second opinion for many studies at once is bounded: each is a full analysis on this computer.
+MAX_COMPARISONS = 200
+
+
+@require_POST
+def worklist_compare(request: HttpRequest) -> HttpResponse:
+    """Second opinions from another installed pack for the studies the worklist shows (its current
+    filters and order, the first MAX_COMPARISONS), each beside that study's own result."""
+    from app.analysis import packs
+
+    filters, errors = clean_filters(request.POST)
+    name, _, version = request.POST.get("pack", "").partition("@")
+    if errors or (name, version) not in {(p.name, p.version) for p in packs.installed_pack_models()}:
+        messages.error(request, gettext("That model pack is not installed.") if not errors else "; ".join(errors))
+        return redirect("worklist")
+    studies = list(filtered_studies(filters).filter(latest_analysis__status=AnalysisStatus.ANALYSED)[:MAX_COMPARISONS])
+    with transaction.atomic():
+        for study in studies:
+            queue_analysis(study, compare_with=(name, version), priority=Priority.BULK)
+        audit.record(request.user, audit.ANALYSED, None, f"{len(studies)} studies queued for comparison with {name} {version}", filters=filters)
+    messages.info(request, ngettext(
+        "%(count)d study will also be analysed with %(pack)s; each result appears beside the study's own.",
+        "%(count)d studies will also be analysed with %(pack)s; each result appears beside the study's own.", len(studies),
+    ) % {"count": len(studies), "pack": f"{name} {version}"})
+    return redirect(reverse("worklist") + "?" + urlencode({k: v for k, v in filters.items() if v}))
 
 
 CSV_COLUMNS = [

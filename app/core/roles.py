@@ -53,6 +53,7 @@ ACCESS: dict[str, frozenset[str]] = {
     "study_review": REVIEWERS,
     "worklist": CLINICAL,
     "worklist_csv": CLINICAL,
+    "worklist_compare": CLINICAL,
     "study_report": CLINICAL,
     "study_json": CLINICAL,
     "study_dicom": CLINICAL,
