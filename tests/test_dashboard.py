@@ -25,3 +25,24 @@ class DashboardTestCase(BaseTestCase):
         r = self.client.get(reverse("home"))
         self.assertNotIn("stats", r.context)
         self.assertContains(r, "Workstation status")
+
+    def test_old_studies_fall_out_of_the_chart_and_a_long_backlog_is_capped(self) -> None:
+        from datetime import timedelta
+        from unittest import mock
+
+        from django.utils import timezone
+
+        from app.clinical import dashboard
+
+        old = AnalysisFactory(finding="Abnormal", positive=True).study
+        Study.objects.filter(pk=old.pk).update(uploaded_at=timezone.now() - timedelta(days=40))
+        for _ in range(3):
+            AnalysisFactory(finding="Normal", positive=False)
+        self.client.login(username="bob", password=PASSWORD)
+        with mock.patch.object(dashboard, "COUNT_CAP", 2):
+            page = self.client.get(reverse("home"))
+        stats = page.context["stats"]
+        self.assertEqual((stats["today"], stats["positives_today"]), (3, 0))
+        self.assertEqual(sum(b["height"] > 0 for b in stats["chart"]["bars"]), 1)  # 40 days ago is not on the chart
+        self.assertEqual((stats["pending_review"], stats["pending_review_more"]), (2, True))  # 4 pending, counted to the cap
+        self.assertContains(page, "2+")
