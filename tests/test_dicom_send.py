@@ -4,6 +4,7 @@ failure with a way to send again when the PACS does not answer."""
 
 from __future__ import annotations
 
+import os
 import threading
 from unittest import mock
 
@@ -91,3 +92,17 @@ class SendResultTestCase(BaseTestCase):
             self.run_jobs()
         self.assertEqual(len(pacs.received), 2)
         self.assertEqual(Job.objects.filter(kind=dicom_send.SEND_RESULT).count(), 2)
+
+
+def test_a_fresh_worker_process_knows_the_send_job(tmp_path) -> None:  # noqa: ANN001
+    # A send queued before a restart must run in a worker that never served the study page.
+    import subprocess
+    import sys
+
+    from tests.shared_data import REPO
+
+    done = subprocess.run(
+        [sys.executable, str(REPO / "manage.py"), "shell", "-c", "from app.jobs.registry import handler_for; print(handler_for('clinical.send_result') is not None)"],
+        cwd=REPO, capture_output=True, text=True, timeout=120, env={**os.environ, "CXR_DATA_DIR": str(tmp_path / "data")},
+    )
+    assert done.stdout.strip().splitlines()[-1] == "True", done.stderr

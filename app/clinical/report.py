@@ -54,13 +54,13 @@ def _text(value: str, style: ParagraphStyle) -> Paragraph:
     return Paragraph(pdf_text.markup(value, style.fontName), style)
 
 
-def _image(path: Path | None, caption: str) -> list[Any]:
+def _image(path: Path | None, caption: str, style: ParagraphStyle) -> list[Any]:
     if path is None or not path.is_file():
-        return [_text("(" + _("%(caption)s: not available") % {"caption": caption} + ")", _styles()["Italic"])]
+        return [_text("(" + _("%(caption)s: not available") % {"caption": caption} + ")", style)]
     picture = Image(str(path))
     scale = IMAGE_WIDTH / picture.imageWidth
     picture.drawWidth, picture.drawHeight = IMAGE_WIDTH, picture.imageHeight * scale
-    return [picture, _text(caption, _styles()["Italic"])]
+    return [picture, _text(caption, style)]
 
 
 def build_pdf(study: Study, original_preview: Path | None) -> bytes:
@@ -115,7 +115,7 @@ def build_pdf(study: Study, original_preview: Path | None) -> bytes:
     ]
     display = (analysis.image_path("display") if result else None) or original_preview
     overlay = analysis.image_path("overlay") if result else None
-    story.append(Table([[_image(display, _("Radiograph")), _image(overlay, _("Heatmap of the regions behind the AI finding"))]], hAlign="LEFT"))
+    story.append(Table([[_image(display, _("Radiograph"), styles["Italic"]), _image(overlay, _("Heatmap of the regions behind the AI finding"), styles["Italic"])]], hAlign="LEFT"))
     story.append(Spacer(1, 5 * mm))
     story.append(Paragraph(_("AI result"), styles["Heading2"]))
     if result and result.get("status") == "analysed":

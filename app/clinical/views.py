@@ -120,9 +120,12 @@ def _study_context(study: Study) -> dict[str, object]:
         "queue_position": queue.queue_position(job) if job else None,
         "result": analysis.result if analysis and analysis.result else None,
         "reviews": study.reviews.select_related("reviewer"),
-        **_comparison_context(study),
-        **_send_context(study),
     }
+
+
+def _study_page_context(study: Study) -> dict[str, object]:
+    """The whole study page; the status part polled every second needs only _study_context."""
+    return _study_context(study) | _comparison_context(study) | _send_context(study)
 
 
 def _send_context(study: Study) -> dict[str, object]:
@@ -134,7 +137,7 @@ def _send_context(study: Study) -> dict[str, object]:
 @require_GET
 def study_detail(request: HttpRequest, pk: int) -> HttpResponse:
     study = get_object_or_404(Study.objects.select_related("patient", "latest_analysis__job"), pk=pk)
-    context = _study_context(study)
+    context = _study_page_context(study)
     result = context["result"]
     if result and result.get("status") == "analysed" and has_role(request.user, RADIOLOGIST):
         context["review_form"] = ReviewForm(classes=result["classes"], ai_finding=result["consensus"]["finding"])
@@ -282,7 +285,7 @@ def study_analyse_anyway(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("study_detail", pk=pk)
     form = GateOverrideForm(request.POST)
     if not form.is_valid():
-        context = _study_context(study) | {"override_form": form}
+        context = _study_page_context(study) | {"override_form": form}
         return render(request, "clinical/study_detail.html", context, status=400)
     reason = form.cleaned_data["reason"]
     with transaction.atomic():
@@ -305,7 +308,7 @@ def study_review(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("study_detail", pk=pk)
     form = ReviewForm(request.POST, classes=analysis.result["classes"], ai_finding=analysis.finding)
     if not form.is_valid():
-        context = _study_context(study) | {"review_form": form}
+        context = _study_page_context(study) | {"review_form": form}
         return render(request, "clinical/study_detail.html", context, status=400)
     with transaction.atomic():
         review = Review.objects.create(
