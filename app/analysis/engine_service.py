@@ -38,7 +38,7 @@ def get_engine(pack: dict[str, str] | None = None) -> Engine:
     Called before every analysis: if an administrator activated another pack since the engine was
     loaded (a small JSON file, read each time), the new pack is loaded now, between two jobs, so
     no job mixes packs; each result records the pack that produced it."""
-    global _engine, _other
+    global _engine
     with _lock:
         if pack is not None:
             return _comparison_engine(pack["name"], pack["version"])
