@@ -85,15 +85,22 @@ class VirtualDisplay:
     def find_window(self, title: str) -> int | None:
         """The id of a mapped top-level window whose title is `title`, if there is one."""
         from Xlib import X
+        from Xlib.error import XError
 
         d = self._display()
         try:
             for child in d.screen().root.query_tree().children:
-                attributes = child.get_attributes()
-                if attributes.map_state != X.IsViewable:
+                # A window listed by query_tree can be destroyed before the next request reaches the
+                # server (a splash or a Qt helper window closing while the app starts): seen once in CI
+                # as BadWindow from get_attributes. Such a window is simply not the one we look for.
+                try:
+                    attributes = child.get_attributes()
+                    if attributes.map_state != X.IsViewable:
+                        continue
+                    name = child.get_full_property(d.intern_atom("_NET_WM_NAME"), d.intern_atom("UTF8_STRING"))
+                    text = name.value.decode() if name is not None else child.get_wm_name()
+                except XError:
                     continue
-                name = child.get_full_property(d.intern_atom("_NET_WM_NAME"), d.intern_atom("UTF8_STRING"))
-                text = name.value.decode() if name is not None else child.get_wm_name()
                 if text == title:
                     return child.id
             return None
