@@ -6,7 +6,7 @@ import hashlib
 
 import factory
 
-from app.clinical.models import Analysis, AnalysisStatus, Patient, Study
+from app.clinical.models import Analysis, AnalysisStatus, Patient, Study, refresh_worklist_priority
 
 
 class PatientFactory(factory.django.DjangoModelFactory):
@@ -63,3 +63,4 @@ class AnalysisFactory(factory.django.DjangoModelFactory):
     def as_latest(obj, create, extracted, **kwargs):  # noqa: ANN001, ANN201, N805
         if create:
             Study.objects.filter(pk=obj.study_id).update(latest_analysis=obj)
+            refresh_worklist_priority(Study.objects.filter(pk=obj.study_id))

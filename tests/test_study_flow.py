@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from unittest.mock import patch
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
@@ -36,6 +38,8 @@ class StudyFlowTestCase(BaseTestCase):
         self.assertEqual(analysis.status, "analysed", analysis.message)
         self.assertEqual(analysis.pack_name, "tiny-test")
         self.assertTrue(analysis.demonstration)
+        # The finished analysis set the study's place in the worklist's default order.
+        self.assertEqual(study.worklist_priority, 4 + 2 * analysis.positive + analysis.needs_review)
 
         page = self.client.get(reverse("study_detail", kwargs={"pk": study.pk}))
         self.assertContains(page, "Demonstration model, not for diagnosis")
@@ -86,10 +90,38 @@ class WorklistTestCase(BaseTestCase):
         normal = AnalysisFactory(finding="Normal", positive=False).study
         positive = AnalysisFactory(finding="Abnormal", positive=True).study
         reviewed = AnalysisFactory(finding="Abnormal", positive=True).study
-        Study.objects.filter(pk=reviewed.pk).update(reviewed=True)
         self.client.login(username="bob", password=PASSWORD)
         ids = [s.pk for s in self.client.get(reverse("worklist")).context["page"].object_list]
+        self.assertEqual(ids, [reviewed.pk, positive.pk, normal.pk])  # positives first, newest first
+
+        # Signing a review moves the study behind the unreviewed ones, normal included.
+        self.client.login(username="carol", password=PASSWORD)
+        self.client.post(reverse("study_review", kwargs={"pk": reviewed.pk}), {"finding": "Abnormal", "note": ""})
+        ids = [s.pk for s in self.client.get(reverse("worklist")).context["page"].object_list]
         self.assertEqual(ids, [positive.pk, normal.pk, reviewed.pk])
+
+    def test_it_lists_only_the_first_max_rows_and_says_how_to_reach_the_rest(self) -> None:
+        for _ in range(31):
+            AnalysisFactory()
+        self.client.login(username="bob", password=PASSWORD)
+        with patch("app.core.paging.MAX_ROWS", 30):
+            first = self.client.get(reverse("worklist"))
+            deep = self.client.get(reverse("worklist"), {"page": 2000})
+            narrowed = self.client.get(reverse("worklist"), {"sort": "oldest", "q": Study.objects.earliest("uploaded_at").patient.patient_id})
+        self.assertEqual(first.context["page"].paginator.num_pages, 2)  # 30 rows of 31, 25 a page
+        self.assertContains(first, "More than 30 match; only the first 30 are listed.")
+        self.assertEqual(deep.context["page"].number, 2)  # an old link past the end shows the last page offered
+        self.assertEqual(len(deep.context["page"].object_list), 5)
+        self.assertNotContains(narrowed, "More than 30 match")
+        self.assertEqual(len(narrowed.context["page"].object_list), 1)
+
+    def test_it_offers_every_finding_made_and_nothing_else(self) -> None:
+        for finding in ("Normal", "Viral Pneumonia", "Normal", "COVID-19"):
+            AnalysisFactory(finding=finding)
+        AnalysisFactory(finding="", status="refused")
+        AnalysisFactory(finding="", status="queued")
+        self.client.login(username="bob", password=PASSWORD)
+        self.assertEqual(self.client.get(reverse("worklist")).context["findings"], ["COVID-19", "Normal", "Viral Pneumonia"])
 
     def test_filters(self) -> None:
         AnalysisFactory(finding="Normal", positive=False)

@@ -27,7 +27,7 @@ from django.utils.translation import gettext
 
 from app import disk_full
 from app.clinical import audit
-from app.clinical.models import Analysis, Patient, Sex, Study, validate_patient_id
+from app.clinical.models import Analysis, Patient, Sex, Study, refresh_worklist_priority, validate_patient_id
 from app.inference.errors import InputError
 from app.inference.image_io import load_image
 from app.jobs import queue
@@ -115,6 +115,7 @@ def queue_analysis(
     analysis.save(update_fields=["job"])
     if not compare_with:
         Study.objects.filter(id=study.id).update(latest_analysis=analysis)
+        refresh_worklist_priority(Study.objects.filter(id=study.id))
         study.latest_analysis = analysis
     return analysis
 

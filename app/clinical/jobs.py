@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from app.analysis.jobs import run_engine
 from app.clinical.intake import ANALYSE_STUDY
-from app.clinical.models import Analysis, AnalysisStatus
+from app.clinical.models import Analysis, AnalysisStatus, Study, refresh_worklist_priority
 from app.jobs.registry import register, register_failure_hook
 from app.jobs.worker import JobCancelled, JobContext, JobError
 
@@ -61,6 +61,7 @@ def analyse_study(ctx: JobContext) -> dict[str, Any]:
         )
     with transaction.atomic():
         Analysis.objects.filter(id=analysis.id).update(**fields)
+        refresh_worklist_priority(Study.objects.filter(latest_analysis_id=analysis.id))
         if fields["status"] == AnalysisStatus.ANALYSED and not analysis.compared_pack:
             _send_if_automatic(analysis.study)
     return {"analysis_id": analysis.id, "status": result["status"]}

@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import random
 import time
+from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
+from django.db.models import OuterRef, Subquery
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
-from app.clinical.models import Analysis, AnalysisStatus, Patient, Study
+from app.clinical.models import Analysis, AnalysisStatus, Patient, Study, refresh_worklist_priority
 from app.core.roles import RADIOLOGIST, grant
 
 BATCH = 5000
@@ -27,36 +30,58 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--studies", type=int, default=100_000)
+        parser.add_argument(
+            "--days", type=int, default=1,
+            help="spread the uploads evenly over this many days up to now (1, the default, puts them all in "
+            "the dashboard's two-week window: its worst case; a real archive of 1,000,000 studies spans years)",
+        )
+        parser.add_argument("--again", action="store_true", help="measure a data directory this command filled before, without filling it")
 
-    def handle(self, *args: Any, studies: int, **options: Any) -> None:
+    def handle(self, *args: Any, studies: int, days: int, again: bool, **options: Any) -> None:
+        if again:
+            if not User.objects.filter(username="bench-radiologist").exists():
+                raise CommandError("--again needs a data directory this command filled before.")
+            self.measure(User.objects.get(username="bench-radiologist"))
+            return
         if Study.objects.exists():
             raise CommandError("This database already has studies; use an empty data directory.")
         rng = random.Random(0)
         started = time.perf_counter()
+        now = timezone.now()
+        step = timedelta(days=days) / studies
         with transaction.atomic():
             patients = Patient.objects.bulk_create([Patient(patient_id=f"B{i:07d}", full_name=f"Bench Patient {i}") for i in range(studies // 2)])
             for start in range(0, studies, BATCH):
                 batch = [
-                    Study(patient=patients[rng.randrange(len(patients))], sha256=f"{i:064x}", original_name="x.png", stored_name=f"{i:064x}.png", file_format="png", size_bytes=1, reviewed=rng.random() < 0.7)
+                    Study(
+                        patient=patients[rng.randrange(len(patients))], sha256=f"{i:064x}", original_name="x.png", stored_name=f"{i:064x}.png",
+                        file_format="png", size_bytes=1, reviewed=rng.random() < 0.7, uploaded_at=now - (studies - i) * step,
+                    )
                     for i in range(start, min(start + BATCH, studies))
                 ]
                 Study.objects.bulk_create(batch)
-                analyses = Analysis.objects.bulk_create(
-                    [Analysis(study=s, status=AnalysisStatus.ANALYSED, finding=rng.choice(["Normal", "Abnormal"]), confidence=rng.random(), needs_review=rng.random() < 0.3, positive=rng.random() < 0.5, seconds=0.2) for s in batch]
+                Analysis.objects.bulk_create(
+                    [Analysis(study=s, status=AnalysisStatus.ANALYSED, finding=rng.choice(["Normal", "Abnormal"]), confidence=rng.random(), needs_review=rng.random() < 0.3, positive=rng.random() < 0.5, seconds=0.2, finished_at=s.uploaded_at) for s in batch]
                 )
-                for s, a in zip(batch, analyses, strict=True):
-                    s.latest_analysis = a
-                Study.objects.bulk_update(batch, ["latest_analysis"])
+            # One analysis per study: it is the latest.
+            Study.objects.update(latest_analysis=Subquery(Analysis.objects.filter(study=OuterRef("pk")).values("pk")[:1]))
+            refresh_worklist_priority(Study.objects.all())
         self.stdout.write(f"Inserted {studies} studies in {time.perf_counter() - started:.1f} s")
         user = User.objects.create_user("bench-radiologist", password="bench-password-123")
         grant(user, RADIOLOGIST)
+        self.measure(user)
+
+    def measure(self, user: User) -> None:
         client = Client(HTTP_HOST="127.0.0.1")
         client.force_login(user)
         for label, url in [
             ("worklist, default priority order, page 1", "/worklist/"),
-            ("worklist, page 2000", "/worklist/?page=2000"),
+            ("worklist, page 2000 (an old link: answered with the last page offered)", "/worklist/?page=2000"),
+            ("worklist, page 400 (the last page offered)", "/worklist/?page=400"),
+            ("worklist, newest first, page 400", "/worklist/?sort=newest&page=400"),
             ("worklist, not reviewed + Abnormal", "/worklist/?reviewed=no&finding=Abnormal"),
             ("worklist, patient search", "/worklist/?q=B00012"),
+            ("patients, page 400", "/patients/?page=400"),
             ("dashboard", "/"),
         ]:
             timings = []
