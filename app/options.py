@@ -27,6 +27,7 @@ class Option:
     kind: type  # str, int or bool
     default: Any
     help: str
+    choices: tuple[str, ...] = ()  # for str options with a fixed set of values
 
 
 OPTIONS: tuple[Option, ...] = (
@@ -36,6 +37,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("CXR_INPROCESS_WORKER", bool, True, "0 when jobs run in separate `manage.py runworker` processes"),
     Option("CXR_WORKER_STALE_SECONDS", int, 60, "a worker silent this long is considered dead"),
     Option("CXR_GPU_MEMORY_BUDGET_MB", int, 6144, "GPU memory the ensemble may keep resident"),
+    Option("CXR_INFERENCE_BACKEND", str, "auto", "auto: torch on a GPU, ONNX Runtime on the CPU when the pack has ONNX exports; torch or onnx to force one", ("auto", "torch", "onnx")),
     Option("CXR_MODEL_PACK", str, "", "name of the pack to use, fixed (the Model packs page then cannot switch); default: the administrator's choice, else the newest bundled pack"),
     Option("CXR_ENABLE_DIAGNOSTIC_JOBS", bool, False, "registers the diagnostics.* job kinds (tests)"),
     Option("CXR_SESSION_IDLE_SECONDS", int, 0, "idle log-out after this many seconds, overriding the administrator's setting (tests, kiosks); 0: the setting"),
@@ -65,6 +67,8 @@ def read(name: str, environ: dict[str, str] | None = None) -> Any:
             return int(raw)
         except ValueError:
             raise OptionError(f"{name} must be a whole number, not {raw!r}") from None
+    if option.choices and raw not in option.choices:
+        raise OptionError(f"{name} must be one of {', '.join(option.choices)}, not {raw!r}")
     return raw
 
 

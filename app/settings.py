@@ -178,6 +178,7 @@ ENABLE_DIAGNOSTIC_JOBS = options.read("CXR_ENABLE_DIAGNOSTIC_JOBS")
 
 # Inference.
 GPU_MEMORY_BUDGET_MB = options.read("CXR_GPU_MEMORY_BUDGET_MB")
+INFERENCE_BACKEND = options.read("CXR_INFERENCE_BACKEND")
 # Images stop being stored while this much is still free, so the database always has room to
 # record what happened (app/disk_full.py).
 DISK_RESERVE_BYTES = options.read("CXR_DISK_RESERVE_MB") * 1024 * 1024

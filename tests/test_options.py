@@ -33,7 +33,7 @@ def test_values_are_typed(name: str, raw: str, expected: object) -> None:
     assert options.read(name, {name: raw}) == expected
 
 
-@pytest.mark.parametrize(("name", "raw"), [("CXR_DEBUG", "maybe"), ("CXR_DISK_RESERVE_MB", "lots")])
+@pytest.mark.parametrize(("name", "raw"), [("CXR_DEBUG", "maybe"), ("CXR_DISK_RESERVE_MB", "lots"), ("CXR_INFERENCE_BACKEND", "cuda")])
 def test_a_malformed_value_is_refused_with_its_name(name: str, raw: str) -> None:
     with pytest.raises(options.OptionError, match=name):
         options.read(name, {name: raw})

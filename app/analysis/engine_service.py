@@ -52,7 +52,7 @@ def get_engine(pack: dict[str, str] | None = None) -> Engine:
 
             pack = select_active(settings.DATA_DIR.model_packs, settings.MODEL_PACK or None)
             log.info("Loading model pack %s from %s", pack.label, pack.root)
-            _engine = Engine.for_pack(pack, memory_budget_mb=settings.GPU_MEMORY_BUDGET_MB)
+            _engine = Engine.for_pack(pack, memory_budget_mb=settings.GPU_MEMORY_BUDGET_MB, backend=settings.INFERENCE_BACKEND)
             log.info("Model pack %s ready on %s", pack.label, _engine.device_name)
         return _engine
 
@@ -70,7 +70,7 @@ def _comparison_engine(name: str, version: str) -> Engine:
     pack = find(settings.DATA_DIR.model_packs, name, version)
     log.info("Loading model pack %s for a comparison", pack.label)
     _other = None  # free the previous comparison engine before loading the next
-    _other = Engine.for_pack(pack, memory_budget_mb=settings.GPU_MEMORY_BUDGET_MB)
+    _other = Engine.for_pack(pack, memory_budget_mb=settings.GPU_MEMORY_BUDGET_MB, backend=settings.INFERENCE_BACKEND)
     return _other
 
 

@@ -28,7 +28,7 @@ def _engine(args: argparse.Namespace):  # noqa: ANN202
     from app.inference.pack_registry import select_active
 
     pack = read_manifest(args.pack) if args.pack else select_active(datadir.resolve(args.data_dir).model_packs)
-    return Engine.for_pack(pack, device=args.device, memory_budget_mb=args.memory_budget_mb, warm=False)
+    return Engine.for_pack(pack, device=args.device, memory_budget_mb=args.memory_budget_mb, warm=False, backend=args.backend)
 
 
 def predict(args: argparse.Namespace) -> int:
@@ -107,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("files", nargs="+", type=Path)
     p.add_argument("--pack", type=Path, help="model pack folder (default: the active pack)")
     p.add_argument("--device", help="cpu, cuda or cuda:N (default: CUDA when available)")
+    p.add_argument("--backend", choices=["auto", "torch", "onnx"], default="auto", help="auto: torch on a GPU, ONNX Runtime on the CPU when the pack has exports")
     p.add_argument("--no-heatmap", action="store_true")
     p.add_argument("--save-images", help="folder for display/heatmap/overlay PNGs")
     p.add_argument("--memory-budget-mb", type=int, default=6144)

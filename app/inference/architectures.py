@@ -52,6 +52,21 @@ ARCHITECTURES: dict[str, tuple[Callable[..., nn.Module], str]] = {
 }
 
 
+# Architectures whose CAM layer is followed only by global average pooling, dropout and one Linear
+# layer (dotted path given): there Grad-CAM's channel weights are that layer's weights over the
+# map's area, so the heatmap needs no backward pass and an ONNX export can compute every class's
+# map in its forward pass (app/ml/export_onnx.py). DenseNet (a ReLU after its CAM layer) and the
+# others are served by the torch path only.
+LINEAR_HEAD: dict[str, str] = {
+    "resnet18": "fc",
+    "resnet34": "fc",
+    "resnet50": "fc",
+    "efficientnet_lite0": "classifier",
+    "efficientnet_lite1": "classifier",
+    "efficientnet_lite2": "classifier",
+}
+
+
 def build(architecture: str, num_classes: int) -> nn.Module:
     """A randomly initialised network (weights=None: nothing is ever downloaded)."""
     if architecture not in ARCHITECTURES:

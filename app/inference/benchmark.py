@@ -2,11 +2,13 @@
 
     python -m app.inference.benchmark [--pack DIR] [--images N] [--device cpu|cuda] [--out FILE.json]
 
-Measures, for one pack: cold start to first result (a fresh process: imports, pack load and
+Measures, for one pack and each backend that can run it here (torch; ONNX Runtime on the CPU when
+the pack has exports): cold start to first result (a fresh process: imports, pack load and
 checksum, first analysis); per-image latency p50/p95 with and without heatmaps; batch throughput;
-peak RAM and GPU memory. In the same run it measures the naive approach from the original design
-notes (every image: load each model from disk, fp32, no reuse, autograd on) so the speed-up is a
-ratio measured on one machine. Images are real radiographs from ../shared/datasets/cxr.
+peak GPU memory; and how far the backends' answers differ on the same films. In the same run it
+measures the naive approach from the original design notes (every image: load each model from
+disk, fp32, no reuse, autograd on) so the speed-ups are ratios measured on one machine. Images are
+real radiographs from ../shared/datasets/cxr.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import numpy as np
 import torch
 
 from app.inference import architectures
-from app.inference.engine import Engine
+from app.inference.engine import Engine, choose_backend
 from app.inference.errors import QualityGateRefusal
 from app.inference.quality_gate import QualityGate
 from app.inference.ensemble import choose_device, describe_device
@@ -62,6 +64,10 @@ def machine() -> dict[str, Any]:
         "torch": torch.__version__,
         "platform": platform.platform(),
     }
+    from app.inference import onnx_ensemble
+
+    if onnx_ensemble.available():
+        info["onnxruntime"] = onnx_ensemble.runtime_version()
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     return info
@@ -94,11 +100,11 @@ def random_pack(folder: Path, input_size: int) -> Path:
     )
 
 
-def cold_start(pack_dir: Path, image: Path, device: str) -> float:
+def cold_start(pack_dir: Path, image: Path, device: str, backend: str) -> float:
     """Wall time of a fresh process from launch to its first printed result."""
     started = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-m", "app.inference", "predict", str(image), "--pack", str(pack_dir), "--device", device, "--jsonl"],
+        [sys.executable, "-m", "app.inference", "predict", str(image), "--pack", str(pack_dir), "--device", device, "--backend", backend, "--jsonl"],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -114,7 +120,7 @@ def naive_analyse(pack: ModelPack, image_path: Path, device: torch.device, heatm
     """The original design's pattern: per image, per model: load from disk, fp32, run, discard."""
     pixels = load_image(image_path).pixels
     prepared = prepare(pixels, pack.preprocessing)
-    x = to_batch(prepared, pack.members[0].mean, pack.members[0].std).to(device)
+    x = torch.from_numpy(to_batch(prepared, pack.members[0].mean, pack.members[0].std)).to(device)
     for spec in pack.members:
         state = torch.load(spec.weights_path(pack.root), map_location="cpu", weights_only=True)
         model = architectures.build(spec.architecture, num_classes=len(pack.classes))
@@ -156,39 +162,21 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "pack_weights": "bundled" if args.pack else "random initialisation (speed does not depend on weight values)",
         "images": len(images),
     }
-    report["cold_start_to_first_result_s"] = round(cold_start(pack_dir, images[0], device.type), 3)
-
-    started = time.perf_counter()
-    engine = Engine.for_pack(pack, device=str(device), memory_budget_mb=args.memory_budget_mb)
-    report["engine_load_and_warm_up_s"] = round(time.perf_counter() - started, 3)
-    report["resident"] = engine.ensemble.resident
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats()
-
-    for heatmap in (True, False):
-        latencies = []
-        for path in images:
-            t = time.perf_counter()
-            engine.analyse(path, heatmap=heatmap)
-            latencies.append(time.perf_counter() - t)
-        key = "with_heatmap" if heatmap else "without_heatmap"
-        report[f"latency_{key}_s"] = {
-            "p50": round(percentile(latencies, 50), 4),
-            "p95": round(percentile(latencies, 95), 4),
-            "mean": round(statistics.fmean(latencies), 4),
+    backends = ["torch"]
+    if device.type == "cpu" and choose_backend(pack, "auto", "cpu") == "onnx":
+        backends.append("onnx")
+    report["backends"] = {}
+    answers: dict[str, list[dict[str, float]]] = {}
+    for backend in backends:
+        measured, answers[backend] = measure_backend(args, pack, pack_dir, images, device, backend)
+        report["backends"][backend] = measured
+    if len(backends) == 2:
+        pairs = list(zip(answers["torch"], answers["onnx"], strict=True))
+        report["onnx_against_torch"] = {
+            "images": len(pairs),
+            "same_finding": sum(max(a, key=a.get) == max(b, key=b.get) for a, b in pairs),
+            "max_probability_difference": max(abs(a[k] - b[k]) for a, b in pairs for k in a),
         }
-
-    # Throughput: batches of preprocessed images through every member, no heatmap.
-    prepared = [prepare(load_image(p).pixels, pack.preprocessing) for p in images]
-    first = pack.members[0]
-    for batch_size in (1, args.batch):
-        t = time.perf_counter()
-        for start in range(0, len(prepared), batch_size):
-            engine.ensemble.run(to_batch(prepared[start : start + batch_size], first.mean, first.std), heatmap=False)
-        report[f"throughput_batch{batch_size}_images_per_s"] = round(len(prepared) / (time.perf_counter() - t), 2)
-
-    if device.type == "cuda":
-        report["peak_gpu_memory_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
 
     naive_images = images[: args.naive_images]
     for heatmap in (True, False):
@@ -198,9 +186,51 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         per_image = (time.perf_counter() - t) / len(naive_images)
         key = "with_heatmap" if heatmap else "without_heatmap"
         report[f"naive_{key}_s_per_image"] = round(per_image, 4)
-        report[f"speedup_{key}"] = round(per_image / report[f"latency_{key}_s"]["mean"], 1)
+        for measured in report["backends"].values():
+            measured[f"speedup_{key}"] = round(per_image / measured[f"latency_{key}_s"]["mean"], 1)
     report["peak_ram_mb"] = round(peak_rss_mb(), 1)
     return report
+
+
+def measure_backend(
+    args: argparse.Namespace, pack: ModelPack, pack_dir: Path, images: list[Path], device: torch.device, backend: str,
+) -> tuple[dict[str, Any], list[dict[str, float]]]:
+    """One backend's numbers, and its consensus probabilities per image (for the comparison)."""
+    measured: dict[str, Any] = {"cold_start_to_first_result_s": round(cold_start(pack_dir, images[0], device.type, backend), 3)}
+    started = time.perf_counter()
+    engine = Engine.for_pack(pack, device=str(device), memory_budget_mb=args.memory_budget_mb, backend=backend)
+    measured["engine_load_and_warm_up_s"] = round(time.perf_counter() - started, 3)
+    measured["device"] = engine.device_name
+    measured["resident"] = engine.ensemble.resident
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    answers = []
+    for heatmap in (True, False):
+        latencies = []
+        for path in images:
+            t = time.perf_counter()
+            analysis = engine.analyse(path, heatmap=heatmap)
+            latencies.append(time.perf_counter() - t)
+            if heatmap:
+                answers.append(analysis.result["consensus"]["probabilities"])
+        key = "with_heatmap" if heatmap else "without_heatmap"
+        measured[f"latency_{key}_s"] = {
+            "p50": round(percentile(latencies, 50), 4),
+            "p95": round(percentile(latencies, 95), 4),
+            "mean": round(statistics.fmean(latencies), 4),
+        }
+
+    # Throughput: batches of preprocessed images through every member, no heatmap, no gate.
+    prepared = [prepare(load_image(p).pixels, pack.preprocessing) for p in images]
+    first = pack.members[0]
+    for batch_size in (1, args.batch):
+        t = time.perf_counter()
+        for start in range(0, len(prepared), batch_size):
+            engine.ensemble.run(to_batch(prepared[start : start + batch_size], first.mean, first.std), heatmap=False)
+        measured[f"throughput_batch{batch_size}_images_per_s"] = round(len(prepared) / (time.perf_counter() - t), 2)
+    if device.type == "cuda":
+        measured["peak_gpu_memory_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    return measured, answers
 
 
 def main(argv: list[str] | None = None) -> int:

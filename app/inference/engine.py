@@ -23,10 +23,11 @@ import cv2
 import numpy as np
 from app.inference import heatmap as heatmaps
 from app.inference.consensus import combine, review_reason_text, pack_thresholds
-from app.inference.ensemble import Ensemble, describe_device, fuse_cams
+from app.inference.ensemble import Ensemble, fuse_cams
 from app.inference.image import LoadedImage
 from app.inference.image_io import load_image
 from app.inference.model_pack import ModelPack
+from app.inference.onnx_ensemble import OnnxEnsemble
 from app.inference.preprocess import prepare, to_batch
 from app.inference.errors import QualityGateRefusal
 from app.inference.quality_gate import OVERRIDABLE_REFUSALS, GateResult, QualityGate
@@ -62,8 +63,27 @@ class Analysis:
         return written
 
 
+BACKENDS = ("auto", "torch", "onnx")
+
+
+def choose_backend(pack: ModelPack, requested: str, device: str | None) -> str:
+    """ "auto": torch on a GPU (or when a device is named), else ONNX Runtime when every member has
+    an ONNX export and the runtime is installed, else torch on the CPU."""
+    if requested not in BACKENDS:
+        raise ValueError(f"unknown inference backend {requested!r} (one of {', '.join(BACKENDS)})")
+    if requested != "auto":
+        return requested
+    from app.inference import onnx_ensemble
+
+    if device not in (None, "cpu") or not all(m.onnx for m in pack.members) or not onnx_ensemble.available():
+        return "torch"
+    import torch
+
+    return "torch" if device is None and torch.cuda.is_available() else "onnx"
+
+
 class Engine:
-    def __init__(self, pack: ModelPack, ensemble: Ensemble, gate: QualityGate | None = None) -> None:
+    def __init__(self, pack: ModelPack, ensemble: Ensemble | OnnxEnsemble, gate: QualityGate | None = None) -> None:
         self.pack = pack
         self.ensemble = ensemble
         self.gate = gate or QualityGate()
@@ -72,15 +92,23 @@ class Engine:
         self._lock = threading.Lock()
 
     @classmethod
-    def for_pack(cls, pack: ModelPack, *, device: str | None = None, memory_budget_mb: int = 6144, warm: bool = True) -> Engine:
-        engine = cls(pack, Ensemble(pack, device=device, memory_budget_mb=memory_budget_mb))
+    def for_pack(
+        cls, pack: ModelPack, *, device: str | None = None, memory_budget_mb: int = 6144, warm: bool = True, backend: str = "auto",
+    ) -> Engine:
+        """backend: "torch", "onnx" (ONNX Runtime on the CPU) or "auto" (choose_backend)."""
+        if choose_backend(pack, backend, device) == "onnx":
+            ensemble: Ensemble | OnnxEnsemble = OnnxEnsemble(pack)
+            gate = QualityGate(onnx=True)
+        else:
+            ensemble, gate = Ensemble(pack, device=device, memory_budget_mb=memory_budget_mb), QualityGate()
+        engine = cls(pack, ensemble, gate)
         if warm:
             engine.warm_up()
         return engine
 
     @property
     def device_name(self) -> str:
-        return describe_device(self.ensemble.device)
+        return self.ensemble.device_name
 
     def warm_up(self) -> float:
         """One throw-away pass (with Grad-CAM) so the first real image does not pay for kernel set-up."""

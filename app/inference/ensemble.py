@@ -80,6 +80,10 @@ class Ensemble:
                 self.memory_budget_bytes / 2**20,
             )
 
+    @property
+    def device_name(self) -> str:
+        return describe_device(self.device)
+
     # -- helpers ---------------------------------------------------------------------------
 
     def _prepare_for_device(self, model: nn.Module) -> nn.Module:
@@ -110,13 +114,13 @@ class Ensemble:
 
     # -- running ---------------------------------------------------------------------------
 
-    def run(self, batch: torch.Tensor, *, heatmap: bool, on_member: Callable[[int, str], None] | None = None) -> list[MemberRun]:
+    def run(self, batch: np.ndarray | torch.Tensor, *, heatmap: bool, on_member: Callable[[int, str], None] | None = None) -> list[MemberRun]:
         """batch: (N, 3, S, S) from preprocess.to_batch(). Returns one MemberRun per member.
 
         With heatmap=True, Grad-CAM is computed for each image's consensus class (mean of the
         calibrated probabilities), from each member's last convolutional stage.
         """
-        x = batch.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+        x = torch.as_tensor(batch).to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
         runs: list[MemberRun] = []
         pending: list[tuple[MemberRun, torch.Tensor, torch.Tensor]] = []  # (run, logits, activation)
         for spec in self.pack.members:

@@ -1,6 +1,6 @@
 """The one preprocessing code path, shared by training, evaluation and inference.
 
-    pixels [0,1] (H, W)  --prepare()-->  [0,1] (S, S), optionally CLAHE  --to_batch()-->  tensor (N, 3, S, S)
+    pixels [0,1] (H, W)  --prepare()-->  [0,1] (S, S), optionally CLAHE  --to_batch()-->  float32 array (N, 3, S, S)
 
 Training imports these same functions (app/ml/dataset.py); there is no second implementation.
 """
@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-import torch
 
 from app.inference.errors import PreprocessingContractError
 from app.inference.image import check_pixels
@@ -54,16 +53,21 @@ def prepare(pixels: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
     return out
 
 
-def to_batch(prepared: list[np.ndarray] | np.ndarray, mean: float, std: float) -> torch.Tensor:
-    """Normalise and replicate gray to the 3 channels torchvision architectures expect."""
+def to_batch(prepared: list[np.ndarray] | np.ndarray, mean: float, std: float) -> np.ndarray:
+    """Normalise and replicate gray to the 3 channels torchvision architectures expect. A NumPy
+    array, so that the ONNX Runtime path never needs torch (ensemble.py wraps it without a copy)."""
     arrays = [prepared] if isinstance(prepared, np.ndarray) else list(prepared)
     for array in arrays:
         check_pixels(array, "to_batch() input")
-    return normalise(torch.from_numpy(np.stack(arrays)).unsqueeze(1), mean, std)
+    return normalise(np.stack(arrays)[:, None], mean, std)
 
 
-def normalise(batch: torch.Tensor, mean: float, std: float) -> torch.Tensor:
-    """(N, 1, S, S) in [0, 1] -> normalised (N, 3, S, S), gray replicated for torchvision archs."""
+def normalise(batch, mean: float, std: float):  # noqa: ANN001, ANN201  (np.ndarray or torch.Tensor, same kind back)
+    """(N, 1, S, S) in [0, 1] -> normalised (N, 3, S, S), gray replicated for torchvision archs.
+    Training passes torch tensors (on the GPU when there is one), inference NumPy arrays."""
     if std <= 0:
         raise PreprocessingContractError(f"normalisation std must be positive, got {std}")
-    return ((batch - mean) / std).expand(-1, 3, -1, -1).contiguous()
+    scaled = (batch - mean) / std
+    if isinstance(scaled, np.ndarray):
+        return np.ascontiguousarray(np.broadcast_to(scaled, (scaled.shape[0], 3, *scaled.shape[2:])), dtype=np.float32)
+    return scaled.expand(-1, 3, -1, -1).contiguous()

@@ -38,6 +38,9 @@ def gettext_noop(message: str) -> str:
 
 GATE_FILE = Path(__file__).with_name("quality_gate.npz")
 BACKBONE_FILE = Path(__file__).with_name("gate_backbone.pt")
+# The same network exported for ONNX Runtime (python -m app.ml.export_onnx --quality-gate); its
+# checksum is in GATE_FILE beside the .pt's.
+BACKBONE_ONNX_FILE = BACKBONE_FILE.with_suffix(".onnx")
 BACKBONE_ARCHITECTURE = "efficientnet_lite0"
 EMBEDDING_SIZE = 224
 # Every image is reduced to this much detail before the embedding: sharpness differs from one
@@ -94,26 +97,47 @@ def apply_transform(pixels: np.ndarray, transform: str) -> np.ndarray:
     return pixels
 
 
-def _standardised(pixels: np.ndarray, size: int) -> np.ndarray:
-    small = cv2.resize(pixels, (size, size), interpolation=cv2.INTER_AREA).astype(np.float64)
+SYMMETRY_SIZE = 32
+DESCRIPTOR_SIZES = (SYMMETRY_SIZE, PCA_SIZE, HISTOGRAM_SIZE, DETAIL_SIZE)
+
+
+def reduced(pixels: np.ndarray) -> dict[int, np.ndarray]:
+    """The image at each square size the descriptors read (area averaging)."""
+    return {size: cv2.resize(pixels, (size, size), interpolation=cv2.INTER_AREA) for size in DESCRIPTOR_SIZES}
+
+
+def _standardised(small: np.ndarray) -> np.ndarray:
+    small = small.astype(np.float64)
     std = small.std()
     return (small - small.mean()) / (std if std > 1e-6 else 1.0)
 
 
 def descriptors(pixels: np.ndarray) -> dict[str, np.ndarray | float]:
     """The raw descriptors the appearance score is built from (before the PCA projection)."""
-    z = _standardised(pixels, 32)
+    return descriptors_of(reduced(pixels))
+
+
+def transformed_descriptors(pixels: np.ndarray) -> dict[str, dict[str, np.ndarray | float]]:
+    """descriptors(apply_transform(pixels, t)) for every transform t, reducing the full image once
+    instead of five times: quarter turns and inversion commute with a square area resize (equal to
+    rounding), and the five resizes of a full-size film were a fifth of an analysis on the CPU."""
+    small = reduced(pixels)
+    return {t: descriptors_of({size: apply_transform(a, t) for size, a in small.items()}) for t in TRANSFORMS}
+
+
+def descriptors_of(small: dict[int, np.ndarray]) -> dict[str, np.ndarray | float]:
+    z = _standardised(small[SYMMETRY_SIZE])
     flipped = z[:, ::-1]
     symmetry = float(np.corrcoef(z.ravel(), flipped.ravel())[0, 1]) if z.std() > 0 else 0.0
     lungs = np.concatenate([z[8:24, 5:13].ravel(), z[8:24, 19:27].ravel()]).mean()
     mediastinum = z[8:24, 14:18].mean()
-    big = cv2.resize(pixels, (DETAIL_SIZE, DETAIL_SIZE), interpolation=cv2.INTER_AREA).astype(np.float64)
+    big = small[DETAIL_SIZE].astype(np.float64)
     band = cv2.GaussianBlur(big, (0, 0), 1) - cv2.GaussianBlur(big, (0, 0), 4)
     detail = float(np.abs(band).mean() / (np.abs(big - big.mean()).mean() + 1e-6))
-    h = _standardised(pixels, HISTOGRAM_SIZE)
+    h = _standardised(small[HISTOGRAM_SIZE])
     histogram, _ = np.histogram(np.clip(h, -3, 3), bins=HISTOGRAM_BINS, range=(-3, 3))
     return {
-        "pca_input": _standardised(pixels, PCA_SIZE).ravel(),
+        "pca_input": _standardised(small[PCA_SIZE]).ravel(),
         "symmetry": symmetry if np.isfinite(symmetry) else 0.0,
         "lung_contrast": float(mediastinum - lungs),
         "detail": detail,
@@ -189,7 +213,8 @@ class AppearanceModel:
 
 
 def load_gate(path: Path = GATE_FILE) -> tuple[AppearanceModel, RadiographClassifier, str]:
-    """The orientation score, the radiograph classifier and the sha256 its backbone must have."""
+    """The orientation score, the radiograph classifier and the sha256 its backbone must have
+    (the .pt's; backbone_onnx_sha256() gives the ONNX export's)."""
     with np.load(path, allow_pickle=False) as data:
         classifier = RadiographClassifier(
             pca_mean=data["emb_pca_mean"].astype(np.float64),
@@ -211,6 +236,12 @@ def load_gate(path: Path = GATE_FILE) -> tuple[AppearanceModel, RadiographClassi
             fitted_on=str(data["fitted_on"]),
         )
         return appearance, classifier, str(data["backbone_sha256"])
+
+
+def backbone_onnx_sha256(path: Path = GATE_FILE) -> str:
+    """The checksum the ONNX export of the backbone must have; empty when there is none."""
+    with np.load(path, allow_pickle=False) as data:
+        return str(data["backbone_onnx_sha256"]) if "backbone_onnx_sha256" in data.files else ""
 
 
 def plain_refusal(measures: dict[str, float]) -> tuple[str, str] | None:
@@ -241,20 +272,25 @@ def confirm_orientation(proposed: str, as_given: float, as_turned: float) -> str
     return proposed if as_turned > as_given else "identity"
 
 
+def _checked(path: Path, sha256: str | None) -> Path:
+    from app.checksums import sha256_of
+
+    if not path.is_file():
+        raise ModelPackError(f"the quality gate's network {path.name} is missing; reinstall the app")
+    if sha256 is not None and sha256_of(path) != sha256:
+        raise ModelPackError(f"the quality gate's network {path.name} fails its checksum; reinstall the app")
+    return path
+
+
 class Embedder:
     """ImageNet EfficientNet-Lite0 features (1280, globally pooled) of a grayscale image."""
 
     def __init__(self, path: Path = BACKBONE_FILE, sha256: str | None = None) -> None:
         import torch
 
-        from app.checksums import sha256_of
         from app.inference import architectures
 
-        if not path.is_file():
-            raise ModelPackError(f"the quality gate's network {path.name} is missing; reinstall the app")
-        if sha256 is not None and sha256_of(path) != sha256:
-            raise ModelPackError(f"the quality gate's network {path.name} fails its checksum; reinstall the app")
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(_checked(path, sha256), map_location="cpu", weights_only=True)
         model = architectures.build(BACKBONE_ARCHITECTURE, num_classes=0)
         model.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
         self.model = model.eval().to(memory_format=torch.channels_last)
@@ -265,14 +301,33 @@ class Embedder:
         tiny = cv2.resize(pixels, (EMBEDDING_DETAIL, EMBEDDING_DETAIL), interpolation=cv2.INTER_AREA)
         return cv2.resize(tiny, (EMBEDDING_SIZE, EMBEDDING_SIZE), interpolation=cv2.INTER_LINEAR)
 
+    @classmethod
+    def network_input(cls, images: list[np.ndarray]) -> np.ndarray:
+        """(N, 3, S, S) float32, gray replicated, normalised as ImageNet-Lite expects (mean 0.5, std 0.5)."""
+        small = np.stack([cls.standardise(p) for p in images]).astype(np.float32)[:, None]
+        return np.ascontiguousarray(np.broadcast_to((small - 0.5) / 0.5, (len(images), 3, EMBEDDING_SIZE, EMBEDDING_SIZE)))
+
     def embed(self, images: list[np.ndarray]) -> np.ndarray:
         """(N, 1280) float32 for grayscale images in [0, 1] of any size."""
         import torch
 
-        small = np.stack([self.standardise(p) for p in images])
-        x = torch.from_numpy(small).float().unsqueeze(1).sub(0.5).div(0.5).expand(-1, 3, -1, -1)
+        x = torch.from_numpy(self.network_input(images))
         with self._lock, torch.inference_mode():
             return self.model(x.contiguous(memory_format=torch.channels_last)).numpy().astype(np.float32)
+
+
+class OnnxEmbedder:
+    """Embedder's features from the backbone's ONNX export, on ONNX Runtime (the CPU path)."""
+
+    def __init__(self, path: Path = BACKBONE_ONNX_FILE, sha256: str | None = None) -> None:
+        import onnxruntime as ort
+
+        from app.inference.onnx_ensemble import session_options
+
+        self.session = ort.InferenceSession(str(_checked(path, sha256)), session_options(), providers=["CPUExecutionProvider"])
+
+    def embed(self, images: list[np.ndarray]) -> np.ndarray:
+        return self.session.run(["embedding"], {"image": Embedder.network_input(images)})[0].astype(np.float32)
 
 
 @dataclass
@@ -314,10 +369,18 @@ class GateResult:
 
 
 class QualityGate:
-    def __init__(self, model: AppearanceModel | None = None, classifier: RadiographClassifier | None = None, embedder: Embedder | None = None) -> None:
+    def __init__(
+        self, model: AppearanceModel | None = None, classifier: RadiographClassifier | None = None, embedder: Embedder | OnnxEmbedder | None = None,
+        *, onnx: bool = False,
+    ) -> None:
+        """onnx: embed with the backbone's ONNX export (as the engine does when it runs the pack on
+        ONNX Runtime); without one, or with onnx=False, torch."""
         if model is None or classifier is None:
             loaded_model, loaded_classifier, backbone_sha256 = load_gate()
             model, classifier = model or loaded_model, classifier or loaded_classifier
+            onnx_sha256 = backbone_onnx_sha256()
+            if embedder is None and onnx and onnx_sha256:
+                embedder = OnnxEmbedder(sha256=onnx_sha256)
             embedder = embedder or Embedder(sha256=backbone_sha256)
         self.model = model
         self.classifier = classifier
@@ -345,7 +408,7 @@ class QualityGate:
         if refusal:
             raise QualityGateRefusal(refusal[1], refusal[0], measures)
 
-        scored = {name: self.model.score(apply_transform(image.pixels, name)) for name in TRANSFORMS}
+        scored = {name: self.model.score_features(self.model.features_from(d)) for name, d in transformed_descriptors(image.pixels).items()}
         measures["appearance"] = {k: round(v, 2) for k, v in scored.items()}
         measures["appearance_threshold"] = round(self.model.threshold, 2)
         proposed = choose_orientation(scored, self.model.threshold)

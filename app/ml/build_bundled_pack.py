@@ -29,6 +29,7 @@ import numpy as np
 
 from app.inference.heatmap import encode_png, overlay_rgb
 from app.inference.model_pack import MANIFEST
+from app.ml.pack_writer import write_manifest
 
 log = logging.getLogger("build_bundled_pack")
 
@@ -118,9 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     manifest["heatmap_examples"] = heatmap_examples(args.out, args.cache)
     manifest["provenance"]["rebuild"] = "python -m app.ml.build_bundled_pack --cache CACHE_FOLDER (app/ml/build_bundled_pack.py lists every step and argument)"
-    tmp = manifest_path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(manifest_path)
+    write_manifest(args.out, manifest)
+    run_step("app.ml.export_onnx", [pack])  # the CPU path's copies of the members, checked against torch
     from app.ml.model_card import write_model_card
 
     write_model_card(args.out)

@@ -47,7 +47,6 @@ from app.inference.quality_gate import (
     BACKBONE_FILE,
     GATE_FILE,
     MAX_COLOURFULNESS,
-    TRANSFORMS,
     AppearanceModel,
     Embedder,
     QualityGate,
@@ -55,9 +54,9 @@ from app.inference.quality_gate import (
     apply_transform,
     choose_orientation,
     confirm_orientation,
-    descriptors,
     plain_measures,
     plain_refusal,
+    transformed_descriptors,
 )
 from app.ml.datasets import read_dataset
 from app.ml.gate_negatives import Negative, all_negatives
@@ -110,7 +109,7 @@ def describe_radiograph(path: Path, source: str, patient_id: str, image: LoadedI
         refusal = plain_refusal(plain_measures(image.pixels))
         plain_code = refusal[0] if refusal else None
     # Not needed for images refused before the score: keeps memory down.
-    described = {} if plain_code else {t: descriptors(apply_transform(image.pixels, t)) for t in TRANSFORMS}
+    described = {} if plain_code else transformed_descriptors(image.pixels)
     return Radiograph(path.name, path, source, patient_id, plain_code, described)
 
 
@@ -351,6 +350,10 @@ def main(argv: list[str] | None = None) -> int:
     fit_items = [i for i in items if not i.held_out]
     model, classifier, cv = fit(fit_items, negatives, negative_embeddings, embedder, args.refuse_percentile, sources_text(fit_items), negative_cv=True)
     model.save(args.out, classifier, backbone_sha256)
+    if args.out == GATE_FILE and args.backbone == BACKBONE_FILE:
+        from app.ml.export_onnx import export_gate_backbone
+
+        export_gate_backbone()  # the CPU path's copy of the backbone, and its checksum in the new file
     gate = QualityGate(model, classifier, embedder)
     held = [i for i in items if i.held_out]
     report = {

@@ -86,7 +86,12 @@ def write_pack(
         "evaluation": evaluation or {},
         "limitations": limitations or [],
     }
+    write_manifest(folder, manifest)
+    return folder
+
+
+def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
+    """Replace the pack's manifest.json in one step (a reader sees the old one or the new one)."""
     tmp = folder / (MANIFEST + ".tmp")
     tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, folder / MANIFEST)
-    return folder
