@@ -89,9 +89,9 @@ def warm_up() -> dict[str, Any]:
         return get_engine().status()
     except ModelPackError as exc:
         log.error("No model pack loaded: %s", exc)
-        from app.inference.ensemble import choose_device, describe_device
+        from app.inference.engine import default_device_name
 
-        return {"device": describe_device(choose_device()), "model_pack": {"loaded": False, "reason": str(exc)}}
+        return {"device": default_device_name(), "model_pack": {"loaded": False, "reason": str(exc)}}
     except Exception as exc:  # a broken installation must show up in /health, not only in the log
         log.exception("The inference engine could not start")
         return {"device": "unknown", "model_pack": {"loaded": False, "reason": f"the inference engine could not start: {exc}"}}

@@ -8,49 +8,37 @@ feature map before global pooling).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import torch
-from torch import nn
-from torchvision import models
+if TYPE_CHECKING:
+    from torch import nn
 
-
-def _timm(name: str) -> Callable[..., nn.Module]:
-    def builder(weights: None = None, num_classes: int = 1000) -> nn.Module:
-        # Imported on first use: timm is only needed when a pack has such a member.
-        import timm
-
-        # pretrained=False: timm never fetches anything; weights come from the pack.
-        return timm.create_model(name, pretrained=False, num_classes=num_classes)
-
-    return builder
-
-
-# name -> (builder, dotted path of the last convolutional stage)
-ARCHITECTURES: dict[str, tuple[Callable[..., nn.Module], str]] = {
-    "resnet18": (models.resnet18, "layer4"),
-    "resnet34": (models.resnet34, "layer4"),
-    "resnet50": (models.resnet50, "layer4"),
-    "densenet121": (models.densenet121, "features"),
-    "efficientnet_b0": (models.efficientnet_b0, "features"),
-    "efficientnet_b1": (models.efficientnet_b1, "features"),
-    "mobilenet_v2": (models.mobilenet_v2, "features"),
-    "mobilenet_v3_small": (models.mobilenet_v3_small, "features"),
-    "mobilenet_v3_large": (models.mobilenet_v3_large, "features"),
-    "mnasnet0_5": (models.mnasnet0_5, "layers"),
-    "mnasnet1_0": (models.mnasnet1_0, "layers"),
-    "regnet_y_400mf": (models.regnet_y_400mf, "trunk_output"),
-    "regnet_y_800mf": (models.regnet_y_800mf, "trunk_output"),
-    "shufflenet_v2_x0_5": (models.shufflenet_v2_x0_5, "conv5"),
-    "shufflenet_v2_x1_0": (models.shufflenet_v2_x1_0, "conv5"),
-    "squeezenet1_1": (models.squeezenet1_1, "features"),
-    "convnext_tiny": (models.convnext_tiny, "features"),
+# name -> (library, its builder, dotted path of the last convolutional stage). Names only: torch
+# and torchvision are imported when a network is built, so reading a manifest (and the ONNX
+# Runtime path, which never builds one) works in the CPU-only edition, which ships without torch.
+ARCHITECTURES: dict[str, tuple[str, str, str]] = {
+    "resnet18": ("torchvision", "resnet18", "layer4"),
+    "resnet34": ("torchvision", "resnet34", "layer4"),
+    "resnet50": ("torchvision", "resnet50", "layer4"),
+    "densenet121": ("torchvision", "densenet121", "features"),
+    "efficientnet_b0": ("torchvision", "efficientnet_b0", "features"),
+    "efficientnet_b1": ("torchvision", "efficientnet_b1", "features"),
+    "mobilenet_v2": ("torchvision", "mobilenet_v2", "features"),
+    "mobilenet_v3_small": ("torchvision", "mobilenet_v3_small", "features"),
+    "mobilenet_v3_large": ("torchvision", "mobilenet_v3_large", "features"),
+    "mnasnet0_5": ("torchvision", "mnasnet0_5", "layers"),
+    "mnasnet1_0": ("torchvision", "mnasnet1_0", "layers"),
+    "regnet_y_400mf": ("torchvision", "regnet_y_400mf", "trunk_output"),
+    "regnet_y_800mf": ("torchvision", "regnet_y_800mf", "trunk_output"),
+    "shufflenet_v2_x0_5": ("torchvision", "shufflenet_v2_x0_5", "conv5"),
+    "shufflenet_v2_x1_0": ("torchvision", "shufflenet_v2_x1_0", "conv5"),
+    "squeezenet1_1": ("torchvision", "squeezenet1_1", "features"),
+    "convnext_tiny": ("torchvision", "convnext_tiny", "features"),
     # bn2 is timm's BatchNormAct2d after conv_head: the last feature map, activation included.
-    "efficientnet_lite0": (_timm("tf_efficientnet_lite0"), "bn2"),
-    "efficientnet_lite1": (_timm("tf_efficientnet_lite1"), "bn2"),
-    "efficientnet_lite2": (_timm("tf_efficientnet_lite2"), "bn2"),
+    "efficientnet_lite0": ("timm", "tf_efficientnet_lite0", "bn2"),
+    "efficientnet_lite1": ("timm", "tf_efficientnet_lite1", "bn2"),
+    "efficientnet_lite2": ("timm", "tf_efficientnet_lite2", "bn2"),
 }
-
 
 # Architectures whose CAM layer is followed only by global average pooling, dropout and one Linear
 # layer (dotted path given): there Grad-CAM's channel weights are that layer's weights over the
@@ -68,16 +56,23 @@ LINEAR_HEAD: dict[str, str] = {
 
 
 def build(architecture: str, num_classes: int) -> nn.Module:
-    """A randomly initialised network (weights=None: nothing is ever downloaded)."""
+    """A randomly initialised network (nothing is ever downloaded)."""
     if architecture not in ARCHITECTURES:
         raise KeyError(architecture)
-    builder, _ = ARCHITECTURES[architecture]
-    return builder(weights=None, num_classes=num_classes)
+    library, builder, _ = ARCHITECTURES[architecture]
+    if library == "timm":
+        # Imported on first use: timm is only needed when a pack has such a member.
+        import timm
+
+        # pretrained=False: timm never fetches anything; weights come from the pack.
+        return timm.create_model(builder, pretrained=False, num_classes=num_classes)
+    from torchvision import models
+
+    return getattr(models, builder)(weights=None, num_classes=num_classes)
 
 
 def cam_layer(model: nn.Module, architecture: str) -> nn.Module:
-    _, path = ARCHITECTURES[architecture]
-    return model.get_submodule(path)
+    return model.get_submodule(ARCHITECTURES[architecture][2])
 
 
 def parameter_bytes(model: nn.Module) -> int:
@@ -87,4 +82,6 @@ def parameter_bytes(model: nn.Module) -> int:
 
 
 def channels_last(model: nn.Module) -> nn.Module:
+    import torch
+
     return model.to(memory_format=torch.channels_last)

@@ -64,10 +64,10 @@ def machine() -> dict[str, Any]:
         "torch": torch.__version__,
         "platform": platform.platform(),
     }
-    from app.inference import onnx_ensemble
+    from app.inference.runtimes import onnx_available, onnx_version
 
-    if onnx_ensemble.available():
-        info["onnxruntime"] = onnx_ensemble.runtime_version()
+    if onnx_available():
+        info["onnxruntime"] = onnx_version()
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     return info

@@ -6,11 +6,23 @@ Pure functions on arrays, so the rule is easy to read and to test.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from app.inference.model_pack import ConsensusRule
+from app.inference.model_pack import ConsensusRule, MemberSpec
+
+
+@dataclass
+class MemberRun:
+    """One member's output for a batch, from either backend (ensemble.py, onnx_ensemble.py)."""
+
+    spec: MemberSpec
+    logits: np.ndarray  # (N, C) float32
+    probabilities: np.ndarray  # (N, C) calibrated
+    seconds: float
+    cam: np.ndarray | None = None  # (N, S, S) in [0, 1]
 
 
 def calibrated_probabilities(logits: np.ndarray, temperature: float) -> np.ndarray:

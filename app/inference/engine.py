@@ -12,22 +12,26 @@ Steps, in order: read (by content) -> quality gate (may correct orientation) -> 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
 from app.inference import heatmap as heatmaps
 from app.inference.consensus import combine, review_reason_text, pack_thresholds
-from app.inference.ensemble import Ensemble, fuse_cams
 from app.inference.image import LoadedImage
 from app.inference.image_io import load_image
 from app.inference.model_pack import ModelPack
 from app.inference.onnx_ensemble import OnnxEnsemble
+from app.inference.runtimes import cuda_available, onnx_available
+
+if TYPE_CHECKING:
+    from app.inference.ensemble import Ensemble
 from app.inference.preprocess import prepare, to_batch
 from app.inference.errors import QualityGateRefusal
 from app.inference.quality_gate import OVERRIDABLE_REFUSALS, GateResult, QualityGate
@@ -73,13 +77,18 @@ def choose_backend(pack: ModelPack, requested: str, device: str | None) -> str:
         raise ValueError(f"unknown inference backend {requested!r} (one of {', '.join(BACKENDS)})")
     if requested != "auto":
         return requested
-    from app.inference import onnx_ensemble
-
-    if device not in (None, "cpu") or not all(m.onnx for m in pack.members) or not onnx_ensemble.available():
+    if device not in (None, "cpu") or not all(m.onnx for m in pack.members) or not onnx_available():
         return "torch"
-    import torch
+    return "torch" if device is None and cuda_available() else "onnx"
 
-    return "torch" if device is None and torch.cuda.is_available() else "onnx"
+
+def default_device_name() -> str:
+    """What the engine would run on, for the health page when no pack could be loaded."""
+    if cuda_available():
+        from app.inference.ensemble import choose_device, describe_device
+
+        return describe_device(choose_device())
+    return f"CPU ({os.cpu_count()} cores)"
 
 
 class Engine:
@@ -100,6 +109,8 @@ class Engine:
             ensemble: Ensemble | OnnxEnsemble = OnnxEnsemble(pack)
             gate = QualityGate(onnx=True)
         else:
+            from app.inference.ensemble import Ensemble  # torch: not in the CPU-only edition
+
             ensemble, gate = Ensemble(pack, device=device, memory_budget_mb=memory_budget_mb), QualityGate()
         engine = cls(pack, ensemble, gate)
         if warm:
@@ -200,7 +211,7 @@ class Engine:
         step = time.perf_counter()
         height, width = heatmaps.display_size(*gate.pixels.shape)
         display = cv2.resize(gate.pixels, (width, height), interpolation=cv2.INTER_AREA)
-        fused = heatmaps.resize_map(fuse_cams(runs)[0], height, width) if heatmap else None
+        fused = heatmaps.resize_map(heatmaps.fuse_cams(runs)[0], height, width) if heatmap else None
         timings["heatmap_render"] = time.perf_counter() - step
         timings["total"] = time.perf_counter() - started
 

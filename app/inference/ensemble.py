@@ -11,7 +11,6 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -19,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from app.inference import architectures
-from app.inference.consensus import calibrated_probabilities
+from app.inference.consensus import MemberRun, calibrated_probabilities
 from app.inference.model_pack import MemberSpec, ModelPack, load_member
 
 log = logging.getLogger(__name__)
@@ -39,15 +38,6 @@ def describe_device(device: torch.device) -> str:
     if device.type == "cuda":
         return f"CUDA: {torch.cuda.get_device_name(device)}"
     return f"CPU ({torch.get_num_threads()} threads)"
-
-
-@dataclass
-class MemberRun:
-    spec: MemberSpec
-    logits: np.ndarray  # (N, C) float32
-    probabilities: np.ndarray  # (N, C) calibrated
-    seconds: float
-    cam: np.ndarray | None = None  # (N, S, S) in [0, 1]
 
 
 class Ensemble:
@@ -182,11 +172,3 @@ class Ensemble:
         cam = F.interpolate(cam, size=(size, size), mode="bilinear", align_corners=False)[:, 0]
         peak = cam.flatten(1).max(dim=1).values.clamp_min(1e-8).view(-1, 1, 1)
         return (cam / peak).detach().cpu().numpy().astype(np.float32)
-
-
-def fuse_cams(runs: list[MemberRun]) -> np.ndarray:
-    """Mean of the members' normalised maps, renormalised to [0, 1]: (N, S, S)."""
-    cams = np.stack([r.cam for r in runs if r.cam is not None])
-    fused = cams.mean(axis=0)
-    peak = fused.reshape(fused.shape[0], -1).max(axis=1).reshape(-1, 1, 1)
-    return np.where(peak > 0, fused / np.maximum(peak, 1e-8), 0.0).astype(np.float32)

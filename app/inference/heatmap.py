@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import cv2
 import numpy as np
+
+if TYPE_CHECKING:
+    from app.inference.consensus import MemberRun
 
 DISPLAY_MAX_SIDE = 1024
 # Below this activation the overlay is fully transparent, so faint noise does not tint the lungs.
@@ -47,3 +52,11 @@ def encode_png(array: np.ndarray) -> bytes:
     if not ok:
         raise RuntimeError("PNG encoding failed")
     return buffer.tobytes()
+
+
+def fuse_cams(runs: list[MemberRun]) -> np.ndarray:
+    """Mean of the members' normalised maps, renormalised to [0, 1]: (N, S, S)."""
+    cams = np.stack([r.cam for r in runs if r.cam is not None])
+    fused = cams.mean(axis=0)
+    peak = fused.reshape(fused.shape[0], -1).max(axis=1).reshape(-1, 1, 1)
+    return np.where(peak > 0, fused / np.maximum(peak, 1e-8), 0.0).astype(np.float32)

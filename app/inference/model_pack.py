@@ -33,11 +33,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
-from torch import nn
+from typing import TYPE_CHECKING
 
 from app.checksums import sha256_of
 from app.inference import architectures
+
+if TYPE_CHECKING:
+    from torch import nn
 from app.inference.errors import ModelPackError
 from app.inference.preprocess import PreprocessSpec
 
@@ -282,6 +284,8 @@ def verify_member_file(pack: ModelPack, member: MemberSpec, *, onnx: bool = Fals
 
 def load_member(pack: ModelPack, member: MemberSpec, *, verify: bool = True) -> nn.Module:
     """Build the member's network and load its verified weights (fp32, eval mode, on the CPU)."""
+    import torch
+
     path = verify_member_file(pack, member) if verify else member.weights_path(pack.root)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -312,6 +316,8 @@ def verify(pack: ModelPack) -> None:
 
 def save_weights(model: nn.Module, path: Path, *, half: bool = True) -> str:
     """Write a state_dict (fp16 storage by default, to keep packs small); returns its sha256."""
+    import torch
+
     state = {k: (v.detach().half() if half and v.is_floating_point() else v.detach()).cpu().contiguous() for k, v in model.state_dict().items()}
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(state, path)

@@ -10,60 +10,41 @@ picked here and resized exactly as the torch path resizes its Grad-CAM.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
 
-from app.inference.consensus import calibrated_probabilities
-from app.inference.ensemble import MemberRun
+from app.inference.consensus import MemberRun, calibrated_probabilities
 from app.inference.errors import ModelPackError
-from app.inference.model_pack import ModelPack, verify_member_file
-
-
-def session_options():  # noqa: ANN201  (onnxruntime.SessionOptions)
-    """Options for every ONNX Runtime session of the app: all graph optimisations, errors only in
-    the log, and worker threads that sleep when idle. Each session has its own thread pool, and
-    by default its threads spin after a run, taking the cores from the next member's session:
-    on 2 cores the six members took 91 ms one after another spinning, 46 ms not (same images)."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.log_severity_level = 3  # warnings about unused initializers are noise
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return options
-
-
-def available() -> bool:
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def runtime_version() -> str:
-    import onnxruntime
-
-    return onnxruntime.__version__
+from app.inference.model_pack import MemberSpec, ModelPack, verify_member_file
+from app.inference.runtimes import onnx_version, session_options
 
 
 class OnnxEnsemble:
+    """Members run side by side, one core each: at batch 1 a small network cannot keep two cores
+    busy on its own (each layer is too short to split well), six members on 2 cores took 63 ms
+    one after another with two threads each and 34 ms two at a time with one thread each."""
+
     # Every member stays loaded: ONNX Runtime keeps the float32 weights in host memory (about
     # 150 MB for the bundled pack), far below what a workstation has.
     resident = True
 
-    def __init__(self, pack: ModelPack, *, verify: bool = True, threads: int = 0) -> None:
+    def __init__(self, pack: ModelPack, *, verify: bool = True, parallel: int = 0) -> None:
+        """parallel: members run at once (default: one per CPU core, at most one per member)."""
         import onnxruntime as ort
 
         missing = [m.name for m in pack.members if not m.onnx]
         if missing:
             raise ModelPackError(f"members {', '.join(missing)} have no ONNX export (python -m app.ml.export_onnx)", pack=pack.name)
         self.pack = pack
+        self.parallel = max(1, min(parallel or os.cpu_count() or 1, len(pack.members)))
+        self._pool = ThreadPoolExecutor(max_workers=self.parallel, thread_name_prefix="onnx-member")
         options = session_options()
-        options.intra_op_num_threads = threads  # 0: one per physical core
+        options.intra_op_num_threads = 1
         self._sessions = {}
         for spec in pack.members:
             path = verify_member_file(pack, spec, onnx=True) if verify else pack.root / spec.onnx
@@ -71,26 +52,28 @@ class OnnxEnsemble:
                 self._sessions[spec.name] = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
             except Exception as exc:  # noqa: BLE001  (ONNX Runtime raises its own exception types)
                 raise ModelPackError(f"ONNX file {spec.onnx!r} cannot be opened ({exc.__class__.__name__})", pack=pack.name, member=spec.name) from exc
-        self.threads = threads
 
     @property
     def device_name(self) -> str:
-        import os
-
-        threads = self.threads or os.cpu_count() or 1
-        return f"CPU ({threads} threads, ONNX Runtime {runtime_version()})"
+        return f"CPU ({self.parallel} threads, ONNX Runtime {onnx_version()})"
 
     def run(self, batch: np.ndarray, *, heatmap: bool, on_member: Callable[[int, str], None] | None = None) -> list[MemberRun]:
         """batch: (N, 3, S, S) float32 from preprocess.to_batch(). Returns one MemberRun per member."""
         x = np.ascontiguousarray(batch, dtype=np.float32)
         outputs = ["logits", "cams"] if heatmap else ["logits"]
+
+        def forward(spec: MemberSpec) -> tuple[list[np.ndarray], float]:
+            started = time.perf_counter()
+            return self._sessions[spec.name].run(outputs, {"image": x}), time.perf_counter() - started
+
         runs: list[MemberRun] = []
         all_cams: list[np.ndarray] = []
-        for spec in self.pack.members:
-            started = time.perf_counter()
-            result = self._sessions[spec.name].run(outputs, {"image": x})
+        # Results are taken in the pack's order, and on_member is called from this thread (it may
+        # write progress to the database, whose connections belong to threads).
+        for spec, future in [(spec, self._pool.submit(forward, spec)) for spec in self.pack.members]:
+            result, seconds = future.result()
             logits = result[0].astype(np.float32)
-            runs.append(MemberRun(spec=spec, logits=logits, probabilities=calibrated_probabilities(logits, spec.temperature), seconds=time.perf_counter() - started))
+            runs.append(MemberRun(spec=spec, logits=logits, probabilities=calibrated_probabilities(logits, spec.temperature), seconds=seconds))
             if heatmap:
                 all_cams.append(result[1])
             if on_member:

@@ -15,12 +15,18 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
+from typing import TYPE_CHECKING
+
 from app.inference import pack_registry
-from app.inference.ensemble import Ensemble
+from app.inference.onnx_ensemble import OnnxEnsemble
+from app.inference.runtimes import onnx_available, torch_installed
 from app.inference.errors import ModelPackError
 from app.inference.model_pack import MANIFEST, ModelPack, read_manifest, verify
 from app.inference.preprocess import prepare, to_batch
 from app.inference.sample import chest_phantom
+
+if TYPE_CHECKING:
+    from app.inference.ensemble import Ensemble
 
 MAX_PACK_BYTES = 2 * 2**30
 MAX_ENTRIES = 200
@@ -55,12 +61,24 @@ def _pack_root(folder: Path) -> Path:
 
 
 def smoke_test(pack: ModelPack) -> dict[str, float]:
-    """Run every member on the built-in phantom: outputs must be finite probabilities."""
-    ensemble = Ensemble(pack, device="cpu", verify=False)  # checksums were verified just before
+    """Run every member on the built-in phantom, on each backend this installation can run it
+    on: outputs must be finite probabilities and heatmaps."""
+    ensembles: list[Ensemble | OnnxEnsemble] = []  # checksums were verified just before
+    if torch_installed():
+        from app.inference.ensemble import Ensemble
+
+        ensembles.append(Ensemble(pack, device="cpu", verify=False))
+    if all(m.onnx for m in pack.members) and onnx_available():
+        ensembles.append(OnnxEnsemble(pack, verify=False))
+    if not ensembles:
+        raise ModelPackError(
+            "this edition of the app runs packs on ONNX Runtime only (it has no torch), and this pack's members have no ONNX exports",
+            pack=pack.name,
+        )
     first = pack.members[0]
     batch = to_batch(prepare(chest_phantom(), pack.preprocessing), first.mean, first.std)
     results = {}
-    for run in ensemble.run(batch, heatmap=True):
+    for run in (run for ensemble in ensembles for run in ensemble.run(batch, heatmap=True)):
         probs = run.probabilities[0]
         if probs.shape != (len(pack.classes),) or not np.isfinite(probs).all() or abs(float(probs.sum()) - 1) > 1e-3:
             raise ModelPackError("the test inference gave malformed probabilities", pack=pack.name, member=run.spec.name)

@@ -322,7 +322,7 @@ class OnnxEmbedder:
     def __init__(self, path: Path = BACKBONE_ONNX_FILE, sha256: str | None = None) -> None:
         import onnxruntime as ort
 
-        from app.inference.onnx_ensemble import session_options
+        from app.inference.runtimes import session_options
 
         self.session = ort.InferenceSession(str(_checked(path, sha256)), session_options(), providers=["CPUExecutionProvider"])
 
@@ -379,7 +379,9 @@ class QualityGate:
             loaded_model, loaded_classifier, backbone_sha256 = load_gate()
             model, classifier = model or loaded_model, classifier or loaded_classifier
             onnx_sha256 = backbone_onnx_sha256()
-            if embedder is None and onnx and onnx_sha256:
+            from app.inference.runtimes import torch_installed
+
+            if embedder is None and (onnx or not torch_installed()) and onnx_sha256:
                 embedder = OnnxEmbedder(sha256=onnx_sha256)
             embedder = embedder or Embedder(sha256=backbone_sha256)
         self.model = model
