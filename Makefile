@@ -40,16 +40,20 @@ clean-venv:
 	rm -rf $(VENV)
 
 VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' app/__init__.py)
-TARBALL := build/dist/CXRWorkstation-$(VERSION)-linux-$(shell uname -m).tar.gz
+# CPU_ONLY=1: the CPU-only edition (no torch, no CUDA libraries; packs run on ONNX Runtime).
+EDITION := $(if $(filter 1,$(CPU_ONLY)),-cpu,)
+DIST    := build/dist$(EDITION)
+TARBALL := $(DIST)/CXRWorkstation-$(VERSION)$(EDITION)-linux-$(shell uname -m).tar.gz
 
 # One-folder PyInstaller bundle in build/dist/CXRWorkstation (see installer.spec), and on Linux
-# the tarball with install.sh and a .desktop launcher (build/linux/).
+# the tarball with install.sh and a .desktop launcher (build/linux/). CPU_ONLY=1 builds into
+# build/dist-cpu instead.
 bundle: install
 	$(PY) -m pip install --quiet pyinstaller==6.22.3
-	$(PY) -m PyInstaller --noconfirm --clean --workpath build/work --distpath build/dist installer.spec
-	build/linux/make_tarball.sh $(VERSION)
+	CXR_CPU_ONLY=$(if $(EDITION),1,0) $(PY) -m PyInstaller --noconfirm --clean --workpath build/work$(EDITION) --distpath $(DIST) installer.spec
+	build/linux/make_tarball.sh $(VERSION) $(DIST) $(EDITION)
 
 # Build, then install from the tarball into a throw-away home folder and run the installed app:
 # one real radiograph headless, then the real window under Xvfb (build/smoke_test.py).
 bundle-test: bundle
-	$(PY) build/smoke_test.py --tarball $(TARBALL)
+	$(PY) build/smoke_test.py --tarball $(TARBALL) $(if $(EDITION),--cpu-only,)

@@ -182,7 +182,7 @@ def user_env(home: Path, display: VirtualDisplay | None = None) -> dict[str, str
 # -- the checks on a running app ---------------------------------------------------------------
 
 
-def headless_run(exe: Path, image: Path, work: Path, report: dict[str, Any]) -> None:
+def headless_run(exe: Path, image: Path, work: Path, report: dict[str, Any], cpu_only: bool = False) -> None:
     data = work / "headless-data"
     log = (work / "headless.log").open("w")
     started = time.monotonic()
@@ -197,7 +197,10 @@ def headless_run(exe: Path, image: Path, work: Path, report: dict[str, Any]) -> 
         status = wait(lambda: (h := health())["model_pack"].get("loaded") is not None and h["worker"]["state"] == "ready" and h, 300, "the model pack warm-up")
         result["start_to_pack_loaded_s"] = round(time.monotonic() - started, 1)
         result["model_pack"] = status["model_pack"]
+        result["compute_device"] = status["compute_device"]
         check(status["model_pack"].get("loaded"), f"model pack not loaded: {status['model_pack']}")
+        if cpu_only:
+            check("ONNX Runtime" in status["compute_device"], f"the CPU-only edition runs on {status['compute_device']}, not ONNX Runtime")
 
         browser = Browser(url)
         browser.post("setup/", {"clinic_name": "Smoke Test Clinic", "username": "admin", "first_name": "Ada", "last_name": "", "password1": PASSWORD, "password2": PASSWORD})
@@ -353,6 +356,7 @@ def main() -> int:
     parser.add_argument("--bundle", type=Path, default=DEFAULT_BUNDLE, help="the built program (without --tarball)")
     parser.add_argument("--image", type=Path, default=DEFAULT_IMAGE, help="a real radiograph (DICOM, PNG or JPEG)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument("--cpu-only", action="store_true", help="the CPU-only edition: no torch shipped, analyses on ONNX Runtime")
     args = parser.parse_args()
     if not args.image.exists():
         print(f"smoke_test: needs a real radiograph: {args.image} is missing (the public datasets in ../shared, or pass --image)", file=sys.stderr)
@@ -372,7 +376,11 @@ def main() -> int:
         else:
             exe = args.bundle
         report["program"] = str(exe)
-        headless_run(exe, args.image, work, report)
+        report["installed_mb"] = round(sum(p.stat().st_size for p in exe.parent.rglob("*") if p.is_file() and not p.is_symlink()) / 2**20)
+        if args.cpu_only:
+            shipped = {p.name for p in (exe.parent / "_internal").iterdir()}
+            check(not shipped & {"torch", "torchvision", "timm", "nvidia"}, f"the CPU-only edition ships {sorted(shipped & {'torch', 'torchvision', 'timm', 'nvidia'})}")
+        headless_run(exe, args.image, work, report, cpu_only=args.cpu_only)
         if display_unavailable() is None:
             with VirtualDisplay() as display:
                 window_runs(display, exe, home, work, report, unpacked)

@@ -205,6 +205,7 @@ def measure_backend(
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     answers = []
+    steps: dict[str, list[float]] = {}
     for heatmap in (True, False):
         latencies = []
         for path in images:
@@ -213,6 +214,10 @@ def measure_backend(
             latencies.append(time.perf_counter() - t)
             if heatmap:
                 answers.append(analysis.result["consensus"]["probabilities"])
+                for step, seconds in analysis.result["timings"].items():
+                    steps.setdefault(step, []).append(seconds)
+        if heatmap:
+            measured["median_step_s_with_heatmap"] = {step: round(percentile(values, 50), 4) for step, values in steps.items()}
         key = "with_heatmap" if heatmap else "without_heatmap"
         measured[f"latency_{key}_s"] = {
             "p50": round(percentile(latencies, 50), 4),

@@ -28,12 +28,12 @@ from app.inference.image import LoadedImage
 from app.inference.image_io import load_image
 from app.inference.model_pack import ModelPack
 from app.inference.onnx_ensemble import OnnxEnsemble
-from app.inference.runtimes import cuda_available, onnx_available
+from app.inference.runtimes import NEEDS_ONNX_EXPORTS, cuda_available, onnx_available, torch_installed
 
 if TYPE_CHECKING:
     from app.inference.ensemble import Ensemble
 from app.inference.preprocess import prepare, to_batch
-from app.inference.errors import QualityGateRefusal
+from app.inference.errors import ModelPackError, QualityGateRefusal
 from app.inference.quality_gate import OVERRIDABLE_REFUSALS, GateResult, QualityGate
 
 log = logging.getLogger(__name__)
@@ -76,10 +76,14 @@ def choose_backend(pack: ModelPack, requested: str, device: str | None) -> str:
     if requested not in BACKENDS:
         raise ValueError(f"unknown inference backend {requested!r} (one of {', '.join(BACKENDS)})")
     if requested != "auto":
-        return requested
-    if device not in (None, "cpu") or not all(m.onnx for m in pack.members) or not onnx_available():
-        return "torch"
-    return "torch" if device is None and cuda_available() else "onnx"
+        chosen = requested
+    elif device not in (None, "cpu") or not all(m.onnx for m in pack.members) or not onnx_available():
+        chosen = "torch"
+    else:
+        chosen = "torch" if device is None and cuda_available() else "onnx"
+    if chosen == "torch" and not torch_installed():
+        raise ModelPackError(NEEDS_ONNX_EXPORTS, pack=pack.name)
+    return chosen
 
 
 def default_device_name() -> str:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from app.inference import pack_registry
 from app.inference.onnx_ensemble import OnnxEnsemble
-from app.inference.runtimes import onnx_available, torch_installed
+from app.inference.runtimes import NEEDS_ONNX_EXPORTS, onnx_available, torch_installed
 from app.inference.errors import ModelPackError
 from app.inference.model_pack import MANIFEST, ModelPack, read_manifest, verify
 from app.inference.preprocess import prepare, to_batch
@@ -71,10 +71,7 @@ def smoke_test(pack: ModelPack) -> dict[str, float]:
     if all(m.onnx for m in pack.members) and onnx_available():
         ensembles.append(OnnxEnsemble(pack, verify=False))
     if not ensembles:
-        raise ModelPackError(
-            "this edition of the app runs packs on ONNX Runtime only (it has no torch), and this pack's members have no ONNX exports",
-            pack=pack.name,
-        )
+        raise ModelPackError(NEEDS_ONNX_EXPORTS, pack=pack.name)
     first = pack.members[0]
     batch = to_batch(prepare(chest_phantom(), pack.preprocessing), first.mean, first.std)
     results = {}

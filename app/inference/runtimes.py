@@ -6,6 +6,9 @@ from __future__ import annotations
 import importlib.util
 import sys
 
+# Why a pack without ONNX exports cannot run in the CPU-only edition (engine, pack import).
+NEEDS_ONNX_EXPORTS = "this edition of the app runs packs on ONNX Runtime only (it has no torch), and this pack's members have no ONNX exports"
+
 
 def torch_installed() -> bool:
     """Whether torch can be imported, without importing it (the ONNX path may never need it)."""

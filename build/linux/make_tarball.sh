@@ -1,15 +1,15 @@
 #!/bin/sh
-# Pack the built bundle (build/dist/CXRWorkstation) with install.sh, uninstall.sh, a run-in-place
-# .desktop launcher and a README into build/dist/CXRWorkstation-VERSION-linux-ARCH.tar.gz.
+# Pack the built bundle (DIST/CXRWorkstation) with install.sh, uninstall.sh, a run-in-place
+# .desktop launcher and a README into DIST/CXRWorkstation-VERSION[EDITION]-linux-ARCH.tar.gz.
 #
-#   build/linux/make_tarball.sh VERSION
+#   build/linux/make_tarball.sh VERSION [DIST [EDITION]]    (DIST: build/dist; EDITION: -cpu or empty)
 #
 # gzip -1: the CUDA libraries barely compress at any level, and -1 is several times faster.
 set -eu
 VERSION=$1
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-DIST="$ROOT/build/dist"
-NAME="CXRWorkstation-$VERSION-linux-$(uname -m)"
+DIST="$ROOT/${2:-build/dist}"
+NAME="CXRWorkstation-$VERSION${3:-}-linux-$(uname -m)"
 STAGE="$DIST/$NAME"
 
 [ -x "$DIST/CXRWorkstation/CXRWorkstation" ] || { echo "make_tarball.sh: build the bundle first (make bundle)" >&2; exit 1; }
