@@ -29,7 +29,7 @@ sys.modules.setdefault("triton", None)  # type: ignore[arg-type]
 
 # Nothing from Django may be imported above this point: the data directory and the settings
 # module must be decided first (settings read them at import time).
-from app import datadir  # noqa: E402 - after the triton guard above, on purpose
+from app.platform import datadir  # noqa: E402 - after the triton guard above, on purpose
 
 log = logging.getLogger("launcher")
 
@@ -74,8 +74,8 @@ class Launcher:
         from django.core.wsgi import get_wsgi_application
 
         from app.jobs.worker import Worker, start_thread
-        from app.server import LocalServer
-        from app.startup import initialize
+        from app.platform.server import LocalServer
+        from app.platform.startup import initialize
 
         report = initialize(single_workstation=True)
         log.info("Initialised: %s", report)
@@ -84,7 +84,7 @@ class Launcher:
         if settings.INPROCESS_WORKER:
             self.worker = Worker()
             self.worker_thread = start_thread(self.worker)
-        from app.dicom_receiver import start_if_configured
+        from app.dicom.receiver import start_if_configured
 
         self.dicom_receiver = start_if_configured()
         return self.server.url
@@ -121,7 +121,7 @@ class Launcher:
 
 def open_window(url: str, data_dir: datadir.DataDir, on_closed: Callable[[], None], launcher: Launcher | None = None) -> bool:
     """Show the UI in a pywebview window; False if no GUI backend could be started."""
-    from app import window_toolkit
+    from app.platform import window_toolkit
 
     reason = window_toolkit.unavailable_reason()
     if reason is not None:
@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     data_dir.prepare()
     redirect_missing_console(data_dir)
 
-    from app.instance import SingleInstance
+    from app.platform.instance import SingleInstance
 
     instance = SingleInstance(data_dir)
     headless = args.headless or not display_available()

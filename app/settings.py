@@ -4,7 +4,7 @@ The launcher sets CXR_DATA_DIR before Django is imported; management commands an
 it too, otherwise the platform's per-user data directory is used.
 
 Every environment variable it reads (CXR_*) is in one table with its type, default and meaning:
-app/options.py (`python -m app.options` prints it; README's Options section is that table).
+app/platform/options.py (`python -m app.platform.options` prints it; README's Options section is that table).
 """
 
 from __future__ import annotations
@@ -13,9 +13,11 @@ from datetime import timedelta
 
 import dj_database_url
 
-from app import __version__, options
-from app.datadir import resolve
-from app.install_dir import INSTALL_DIR, UI_DIR
+from app import __version__
+
+from app.platform import options
+from app.platform.datadir import resolve
+from app.platform.install_dir import INSTALL_DIR, UI_DIR
 
 
 
@@ -42,7 +44,7 @@ INSTALLED_APPS = [
     "app.jobs",
     "app.analysis",
     "app.clinical",
-    "app.maintenance",
+    "app.backups",
 ]
 
 MIDDLEWARE = [
@@ -180,10 +182,10 @@ ENABLE_DIAGNOSTIC_JOBS = options.read("CXR_ENABLE_DIAGNOSTIC_JOBS")
 GPU_MEMORY_BUDGET_MB = options.read("CXR_GPU_MEMORY_BUDGET_MB")
 INFERENCE_BACKEND = options.read("CXR_INFERENCE_BACKEND")
 # Images stop being stored while this much is still free, so the database always has room to
-# record what happened (app/disk_full.py).
+# record what happened (app/platform/disk_full.py).
 DISK_RESERVE_BYTES = options.read("CXR_DISK_RESERVE_MB") * 1024 * 1024
 MODEL_PACK = options.read("CXR_MODEL_PACK")
-# DICOM receiver (app/dicom_receiver.py): off unless a port is set here or in Clinic settings.
+# DICOM receiver (app/dicom/receiver.py): off unless a port is set here or in Clinic settings.
 DICOM_PORT = options.read("CXR_DICOM_PORT")
 DICOM_AE_TITLE = options.read("CXR_DICOM_AE_TITLE")
 

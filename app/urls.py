@@ -2,7 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from app.core import views as core_views
-from app.maintenance import views as maintenance_views
+from app.backups import views as backup_views
 
 urlpatterns = [
     path("", core_views.home, name="home"),
@@ -16,7 +16,7 @@ urlpatterns = [
     path("", include("app.analysis.urls")),
     path("admin/settings/", core_views.clinic_settings, name="clinic_settings"),
     path("preferences/", core_views.preferences, name="preferences"),
-    path("admin/backups/", maintenance_views.backups, name="backups"),
-    path("admin/backups/now/", maintenance_views.backup_now, name="backup_now"),
-    path("admin/retention/", maintenance_views.retention, name="retention"),
+    path("admin/backups/", backup_views.backups, name="backups"),
+    path("admin/backups/now/", backup_views.backup_now, name="backup_now"),
+    path("admin/retention/", backup_views.retention, name="retention"),
 ]

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from app import backup
-from app.datadir import DataDir
+from app.backups import archive as backup
+from app.platform.datadir import DataDir
 from tests.launched_app import REPO, LaunchedApp
 
 
@@ -102,7 +102,7 @@ def test_a_running_app_is_backed_up_and_the_restored_copy_starts(tmp_path: Path)
     try:
         app.manage("from app.clinical.models import Patient; [Patient.objects.create(patient_id=f'RFC-{i}') for i in range(7)]")
         done = subprocess.run(
-            [sys.executable, "-m", "app.backup", "create", "--data-dir", str(app.data_dir), "--to", str(tmp_path / "usb")],
+            [sys.executable, "-m", "app.backups.archive", "create", "--data-dir", str(app.data_dir), "--to", str(tmp_path / "usb")],
             cwd=REPO, env=app.env, capture_output=True, text=True, timeout=120,
         )
         assert done.returncode == 0, done.stderr

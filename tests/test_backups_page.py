@@ -9,7 +9,7 @@ from app.core.models import ClinicSettings
 from app.jobs import queue
 from app.jobs.models import Job, JobState
 from app.jobs.worker import Worker
-from app.maintenance.jobs import BACKUP, daily_backup_check
+from app.backups.jobs import BACKUP, daily_backup_check
 from tests.base import PASSWORD, BaseTestCase
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from app.inference.engine import Engine
 from app.inference.model_pack import load_member, read_manifest, verify
-from app.install_dir import BUNDLED_MODELS_DIR
+from app.platform.install_dir import BUNDLED_MODELS_DIR
 from tests.shared_data import COVID_RADIOGRAPHY, requires_covid_radiography
 
 pytestmark = pytest.mark.slow

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from app import datadir
+from app.platform import datadir
 
 
 def test_it_prefers_the_explicit_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

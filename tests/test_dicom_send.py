@@ -15,7 +15,7 @@ from django.urls import reverse
 from pynetdicom import AE, evt
 from pynetdicom.sop_class import ComprehensiveSRStorage, SecondaryCaptureImageStorage
 
-from app.clinical import dicom_send
+from app.dicom import send as dicom_send
 from app.clinical.models import AuditEvent, Study
 from app.core.models import ClinicSettings
 from app.jobs.models import Job, JobState

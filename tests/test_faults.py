@@ -1,6 +1,6 @@
 """Fault injection on the real launcher: kill -9 at the worst moment, and a full disk.
 
-Each kill test stops the process at a named point (app/faults.py: the process waits there until it
+Each kill test stops the process at a named point (app/platform/faults.py: the process waits there until it
 is killed, so the kill lands exactly where intended) three times in a row, then lets the app
 recover and checks that nothing was lost, duplicated or left half-written. The disk-full tests put
 the data directory or the backup folder on a small tmpfs (needs root to mount; skipped otherwise).
@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app import backup
+from app.backups import archive as backup
 from tests.launched_app import REPO, LaunchedApp, WebClient, wait_for
 
 pytestmark = pytest.mark.slow
@@ -243,7 +243,7 @@ def test_kill_during_a_migration_the_pre_migration_copy_restores(tmp_path: Path)
         try:
             assert app.query("PRAGMA integrity_check")[0][0] == "ok"
             assert _counts(data / "db.sqlite3") == before
-            pending = app.manage("from app.startup import pending_migrations; print(len(pending_migrations()))").split()[-1]
+            pending = app.manage("from app.platform.startup import pending_migrations; print(len(pending_migrations()))").split()[-1]
             assert pending == "0"
         finally:
             assert app.terminate() == 0

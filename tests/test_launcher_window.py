@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from app import window_toolkit
+from app.platform import window_toolkit
 from tests.launched_app import REPO, LaunchedApp, wait_for
 from tests.x11_display import VirtualDisplay, unavailable_reason
 

@@ -10,8 +10,8 @@ from django.utils import timezone
 
 from app.core.models import ClinicSettings
 from app.jobs.models import WorkerHeartbeat
-from app.leftovers import clean_leftovers
-from app.startup import initialize
+from app.platform.leftovers import clean_leftovers
+from app.platform.startup import initialize
 from tests.base import BaseTestCase
 from tests.clinical_factories import AnalysisFactory
 

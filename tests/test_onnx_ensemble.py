@@ -14,7 +14,7 @@ from app.inference.errors import ModelPackError
 from app.inference.model_pack import read_manifest
 from app.inference.onnx_ensemble import OnnxEnsemble
 from app.inference.sample import chest_phantom
-from app.install_dir import BUNDLED_MODELS_DIR
+from app.platform.install_dir import BUNDLED_MODELS_DIR
 from app.ml.export_onnx import export_pack
 from app.ml.pack_writer import MemberToWrite, write_pack
 from app.inference.preprocess import PreprocessSpec

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from app import options
+from app.platform import options
 from tests.shared_data import REPO
 
 NAME = re.compile(r"\bCXR_[A-Z_]+\b")
@@ -25,7 +25,7 @@ def test_every_variable_the_code_reads_is_in_the_table() -> None:
 
 
 def test_the_readme_carries_the_table() -> None:
-    assert options.table() in (REPO / "README.md").read_text(encoding="utf-8"), "paste `python -m app.options` into README's Options section"
+    assert options.table() in (REPO / "README.md").read_text(encoding="utf-8"), "paste `python -m app.platform.options` into README's Options section"
 
 
 @pytest.mark.parametrize(("name", "raw", "expected"), [("CXR_DEBUG", "yes", True), ("CXR_DEBUG", "0", False), ("CXR_DISK_RESERVE_MB", " 50 ", 50), ("CXR_DICOM_PORT", "", 0)])

@@ -94,7 +94,7 @@ class QueueTestCase(TestCase):
 
         from app.core.models import ClinicSettings
         from app.core.roles import ADMINISTRATOR, grant
-        from app.maintenance.jobs import BACKUP
+        from app.backups.jobs import BACKUP
 
         ClinicSettings.objects.create(pk=1, clinic_name="Clinic", backup_folder="/tmp")
         grant(User.objects.create_user("alice", password="pw-long-enough-1"), ADMINISTRATOR)

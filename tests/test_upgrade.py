@@ -65,7 +65,7 @@ def test_its_backup_restores_into_another_folder_with_the_heatmaps(tmp_path: Pat
     old = unpack(tmp_path / "old")
     (archive,) = (old / "backups-made").glob("cxr-backup-*.zip")
     restored = tmp_path / "somewhere" / "else"
-    done = subprocess.run([sys.executable, "-m", "app.backup", "restore", str(archive), "--data-dir", str(restored)], cwd=REPO, capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-m", "app.backups.archive", "restore", str(archive), "--data-dir", str(restored)], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     app = LaunchedApp(restored).start()
     try:

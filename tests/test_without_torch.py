@@ -55,7 +55,7 @@ def test_it_analyses_a_real_film_with_no_torch_installed(tmp_path: Path) -> None
 
 
 def test_it_installs_a_pack_with_onnx_exports_and_refuses_one_without(tmp_path: Path) -> None:
-    from app.install_dir import BUNDLED_MODELS_DIR
+    from app.platform.install_dir import BUNDLED_MODELS_DIR
 
     env = {**os.environ, **WITHOUT_TORCH, "CXR_DATA_DIR": str(tmp_path / "data")}
 

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from app.clinical.models import Analysis
 from app.inference.errors import ModelPackError
-from app.install_dir import BUNDLED_MODELS_DIR
+from app.platform.install_dir import BUNDLED_MODELS_DIR
 from app.jobs import queue
 from app.jobs.models import Job, Priority
 from app.jobs.registry import register

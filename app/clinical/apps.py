@@ -7,4 +7,5 @@ class ClinicalConfig(AppConfig):
     verbose_name = "Patients and studies"
 
     def ready(self) -> None:
-        from app.clinical import batch_import, dicom_send, jobs  # noqa: F401  register clinical.* job kinds
+        from app.clinical import batch_import, jobs  # noqa: F401  register clinical.* job kinds
+        from app.dicom import send  # noqa: F401  registers the PACS send job

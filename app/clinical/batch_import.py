@@ -17,7 +17,7 @@ from django.db import transaction
 from django.db.models import Count, F
 from django.utils import timezone
 
-from app import disk_full, faults
+from app.platform import disk_full, faults
 from app.clinical.intake import IntakeError, intake
 from app.clinical.models import ImportBatch, ImportItem, ImportItemStatus, Patient
 from app.core.models import ClinicSettings

@@ -25,7 +25,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from app import disk_full
+from app.platform import disk_full
 from app.clinical import audit
 from app.clinical.models import Analysis, Patient, Sex, Study, refresh_worklist_priority, validate_patient_id
 from app.inference.errors import InputError

@@ -68,7 +68,7 @@ def analyse_study(ctx: JobContext) -> dict[str, Any]:
 
 
 def _send_if_automatic(study) -> None:  # noqa: ANN001
-    from app.clinical import dicom_send
+    from app.dicom import send as dicom_send
     from app.core.models import ClinicSettings
 
     clinic = ClinicSettings.current()

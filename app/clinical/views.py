@@ -22,7 +22,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from app import disk_full
+from app.platform import disk_full
 from app.clinical import audit
 from app.clinical.forms import GateOverrideForm, NewUserForm, PatientForm, ReviewForm, UploadForm
 from app.clinical.intake import IntakeError, intake, queue_analysis
@@ -129,7 +129,7 @@ def _study_page_context(study: Study) -> dict[str, object]:
 
 
 def _send_context(study: Study) -> dict[str, object]:
-    from app.clinical import dicom_send
+    from app.dicom import send as dicom_send
 
     return {"pacs_configured": dicom_send.destination() is not None, "pacs_send": dicom_send.latest_send(study)}
 
@@ -193,7 +193,7 @@ def study_image(request: HttpRequest, pk: int, kind: str) -> FileResponse:
 @require_GET
 def study_dicom(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
     """The AI result as DICOM for the PACS: "sc" (image with the finding) or "sr" (report)."""
-    from app.clinical import dicom_results
+    from app.dicom import results as dicom_results
 
     study = get_object_or_404(Study.objects.select_related("latest_analysis", "patient"), pk=pk)
     if kind not in ("sc", "sr"):
@@ -211,7 +211,7 @@ def study_dicom(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
 @require_POST
 def study_send(request: HttpRequest, pk: int) -> HttpResponse:
     """Send the study's AI result (SC + SR) to the PACS now, as a job."""
-    from app.clinical import dicom_send
+    from app.dicom import send as dicom_send
 
     study = get_object_or_404(Study.objects.select_related("latest_analysis"), pk=pk)
     if dicom_send.destination() is None:
@@ -495,7 +495,7 @@ def study_json(request: HttpRequest, pk: int) -> JsonResponse:
 
 @require_GET
 def study_report(request: HttpRequest, pk: int) -> HttpResponse:
-    from app.clinical.report import build_pdf
+    from app.reports.pdf import build_pdf
 
     study = get_object_or_404(Study.objects.select_related("patient", "latest_analysis"), pk=pk)
     preview = _original_preview(study) if study.path.is_file() else None

@@ -5,7 +5,7 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest
 
-from app import disk_full
+from app.platform import disk_full
 from app.core.models import ClinicSettings
 from app.jobs.status import worker_summary
 

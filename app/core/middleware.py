@@ -8,7 +8,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from app import disk_full
+from app.platform import disk_full
 
 # Everything the UI needs is served by this app: no CDN, no inline script, no remote fonts. The
 # policy also makes an accidental external reference fail loudly in development.

@@ -23,12 +23,12 @@ class ClinicSettings(models.Model):
     session_idle_minutes = models.PositiveSmallIntegerField(
         default=30, validators=[MinValueValidator(1), MaxValueValidator(480)], help_text="log out after this many minutes without a click or key press"
     )
-    # DICOM receiver (app/dicom_receiver.py); CXR_DICOM_PORT / CXR_DICOM_AE_TITLE override.
+    # DICOM receiver (app/dicom/receiver.py); CXR_DICOM_PORT / CXR_DICOM_AE_TITLE override.
     dicom_port = models.PositiveIntegerField(null=True, blank=True, validators=[MinValueValidator(104), MaxValueValidator(65535)])
     dicom_ae_title = models.CharField(max_length=16, blank=True, default="CXRWS")
     dicom_allowed_calling = models.TextField(blank=True)
     dicom_listen_on_network = models.BooleanField(default=False)
-    # Where AI results go as DICOM (app/clinical/dicom_send.py).
+    # Where AI results go as DICOM (app/dicom/send.py).
     pacs_host = models.CharField(max_length=255, blank=True)
     pacs_port = models.PositiveIntegerField(null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(65535)])
     pacs_ae_title = models.CharField(max_length=16, blank=True)

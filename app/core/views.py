@@ -19,7 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from app import disk_full
+from app.platform import disk_full
 from app.core.forms import FirstRunForm
 from app.core.language import language_for
 from app.core.models import ClinicSettings, UserPreference

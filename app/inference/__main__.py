@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from app import datadir
+from app.platform import datadir
 from app.inference.errors import InputError, ModelPackError, QualityGateRefusal
 
 

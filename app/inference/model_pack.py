@@ -35,7 +35,7 @@ from typing import Any
 
 from typing import TYPE_CHECKING
 
-from app.checksums import sha256_of
+from app.platform.checksums import sha256_of
 from app.inference import architectures
 
 if TYPE_CHECKING:

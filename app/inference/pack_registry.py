@@ -14,7 +14,7 @@ from pathlib import Path
 
 from app.inference.errors import ModelPackError
 from app.inference.model_pack import ModelPack, discover
-from app.install_dir import BUNDLED_MODELS_DIR
+from app.platform.install_dir import BUNDLED_MODELS_DIR
 
 ACTIVE_FILE = "active.json"
 ENV_VAR = "CXR_MODEL_PACK"

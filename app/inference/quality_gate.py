@@ -273,7 +273,7 @@ def confirm_orientation(proposed: str, as_given: float, as_turned: float) -> str
 
 
 def _checked(path: Path, sha256: str | None) -> Path:
-    from app.checksums import sha256_of
+    from app.platform.checksums import sha256_of
 
     if not path.is_file():
         raise ModelPackError(f"the quality gate's network {path.name} is missing; reinstall the app")

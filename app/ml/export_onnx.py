@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from app.checksums import sha256_of
+from app.platform.checksums import sha256_of
 from app.inference import architectures
 from app.inference.ensemble import Ensemble
 from app.inference.model_pack import MANIFEST, MemberSpec, ModelPack, load_member, read_manifest

@@ -271,7 +271,7 @@ def write_backbone(path: Path = BACKBONE_FILE) -> str:
     """The gate's network: ImageNet EfficientNet-Lite0 without its classifier, fp16; its sha256."""
     import torch
 
-    from app.checksums import sha256_of
+    from app.platform.checksums import sha256_of
     from app.ml.pretrained import imagenet_model
 
     model = imagenet_model(BACKBONE_ARCHITECTURE)

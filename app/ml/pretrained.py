@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from app.checksums import sha256_of
+from app.platform.checksums import sha256_of
 from app.inference import architectures
 
 # architecture name in a pack -> (package that ships the weights, its class, file name inside)

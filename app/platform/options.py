@@ -2,7 +2,7 @@
 
 settings.py reads them through `read()`, which refuses a malformed value with the variable's name
 instead of guessing (CXR_DISK_RESERVE_MB=lots stops the start with a clear message).
-`python -m app.options` prints the table; README's "Options" section is that table. No Django here:
+`python -m app.platform.options` prints the table; README's "Options" section is that table. No Django here:
 the launcher and the data-directory code read options before Django is imported.
 """
 
@@ -44,7 +44,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("CXR_DISK_RESERVE_MB", int, 200, "images stop being stored while this much disk is still free, so the database can record what happened"),
     Option("CXR_DICOM_PORT", int, 0, "the DICOM receiver's port, overriding Clinic settings; 0: the setting (empty there: no receiver)"),
     Option("CXR_DICOM_AE_TITLE", str, "", "the DICOM receiver's AE title, overriding Clinic settings"),
-    Option("CXR_FAULT_POINT", str, "", "tests only: stop the process at a named point (app/faults.py)"),
+    Option("CXR_FAULT_POINT", str, "", "tests only: stop the process at a named point (app/platform/faults.py)"),
     Option("CXR_FAULT_MARKER", str, "", "tests only: the file written when the fault point is reached"),
 )
 BY_NAME = {option.name: option for option in OPTIONS}

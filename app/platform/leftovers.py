@@ -78,7 +78,7 @@ def clean_leftovers() -> dict[str, int]:
     drop("unfinished pre-migration copies", list(data.backups.glob("pre-migration-*.partial")) if data.backups.is_dir() else [])
     clinic = ClinicSettings.current()
     if clinic and clinic.backup_folder and Path(clinic.backup_folder).is_dir():
-        from app import backup
+        from app.backups import archive as backup
 
         drop("partial backup archives", list(Path(clinic.backup_folder).glob(f"{backup.PREFIX}*.partial")))
     drop("half-written secret key files", list(data.root.glob(f".{data.secret_key_file.name}.*")))

@@ -18,7 +18,7 @@ from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import mm
 from reportlab.platypus import Image, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
-from app.clinical import pdf_text
+from app.reports import pdf_text
 from app.clinical.models import AnalysisStatus, Study
 from app.core.models import ClinicSettings
 from app.core.templatetags import results

@@ -1,8 +1,8 @@
 """Backups of the whole data directory, and restore into an empty one. No Django needed.
 
-    python -m app.backup create [--data-dir D] --to FOLDER [--keep 7]
-    python -m app.backup verify ARCHIVE
-    python -m app.backup restore ARCHIVE --data-dir EMPTY_FOLDER
+    python -m app.backups.archive create [--data-dir D] --to FOLDER [--keep 7]
+    python -m app.backups.archive verify ARCHIVE
+    python -m app.backups.archive restore ARCHIVE --data-dir EMPTY_FOLDER
 
 An archive is one zip: a consistent snapshot of the SQLite database taken with SQLite's online
 backup API (safe while the app runs; a file copy of a live WAL database is not), every stored
@@ -27,8 +27,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from app import __version__, datadir, disk_full, faults
-from app.checksums import sha256_of
+from app import __version__
+
+from app.platform import datadir, disk_full, faults
+from app.platform.checksums import sha256_of
 
 PREFIX = "cxr-backup-"
 MANIFEST = "manifest.json"
@@ -152,7 +154,7 @@ def restore(archive: Path, target: Path) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m app.backup", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="python -m app.backups.archive", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     c = sub.add_parser("create")
     c.add_argument("--data-dir")

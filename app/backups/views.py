@@ -10,12 +10,12 @@ from django.utils.translation import gettext_lazy as _
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from app import backup
+from app.backups import archive as backup
 from app.clinical import audit
 from app.core.models import ClinicSettings
 from app.jobs import queue
 from app.jobs.models import Job, Priority
-from app.maintenance.jobs import BACKUP, backup_pending
+from app.backups.jobs import BACKUP, backup_pending
 
 
 class BackupSettingsForm(forms.ModelForm):
@@ -68,7 +68,7 @@ class RetentionForm(forms.ModelForm):
 
 
 def retention(request: HttpRequest) -> HttpResponse:
-    from app.maintenance import retention as rules
+    from app.backups import retention as rules
 
     clinic = ClinicSettings.current() or ClinicSettings.objects.create(pk=1, clinic_name="Clinic")
     form = RetentionForm(request.POST or None, instance=clinic)

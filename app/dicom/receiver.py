@@ -69,7 +69,7 @@ def store(dataset, calling: str, address: str) -> tuple[int, str]:  # noqa: ANN0
     """One received image through the upload intake; (DICOM status, what happened)."""
     from django.core.files import File
 
-    from app import disk_full
+    from app.platform import disk_full
     from app.clinical.intake import IntakeError, intake
 
     if str(dataset.SOPClassUID) not in IMAGE_SOP_CLASSES:

@@ -17,7 +17,7 @@ import os
 import sys
 from pathlib import Path
 
-from app.install_dir import UI_DIR
+from app.platform.install_dir import UI_DIR
 
 log = logging.getLogger(__name__)
 

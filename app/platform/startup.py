@@ -13,7 +13,7 @@ from django.core.management import call_command
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.migrations.executor import MigrationExecutor
 
-from app import faults
+from app.platform import faults
 from app.jobs import queue
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ def initialize(*, single_workstation: bool = True) -> dict[str, object]:
         report["migrated"] = pending
         log.info("Applied %d migrations", len(pending))
     if single_workstation:
-        from app.leftovers import clean_leftovers
+        from app.platform.leftovers import clean_leftovers
 
         report["leftovers_removed"] = clean_leftovers()
         requeued, failed = queue.requeue_orphaned(all_running=True)

@@ -8,6 +8,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-INSTALL_DIR = Path(getattr(sys, "_MEIPASS", Path(__file__).resolve().parent.parent))
+INSTALL_DIR = Path(getattr(sys, "_MEIPASS", Path(__file__).resolve().parents[2]))
 BUNDLED_MODELS_DIR = INSTALL_DIR / "bundled_models"
 UI_DIR = INSTALL_DIR / "ui"

@@ -14,7 +14,9 @@ from typing import Any
 from pynetdicom import AE
 from pynetdicom.sop_class import ComprehensiveSRStorage, SecondaryCaptureImageStorage
 
-from app.clinical import audit, dicom_results
+from app.clinical import audit
+
+from app.dicom import results as dicom_results
 from app.clinical.models import Study
 from app.core.models import ClinicSettings
 from app.jobs import queue

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from app.datadir import DataDir
+from app.platform.datadir import DataDir
 
 
 class SingleInstance:

@@ -9,7 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from app import backup
+from app.backups import archive as backup
 from app.core.models import ClinicSettings
 from app.jobs import queue
 from app.jobs.models import Job, JobState

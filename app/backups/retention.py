@@ -15,7 +15,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from app import faults
+from app.platform import faults
 from app.clinical import audit
 from app.clinical.models import Study
 from app.core.models import ClinicSettings
