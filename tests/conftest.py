@@ -13,7 +13,7 @@ def tiny_pack_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import torch
 
     from app.inference.preprocess import PreprocessSpec
-    from app.ml.pack_writer import MemberToWrite, write_pack
+    from app.inference.packs.writer import MemberToWrite, write_pack
 
     torch.manual_seed(0)
     folder = tmp_path_factory.mktemp("packs") / "tiny"
@@ -39,8 +39,8 @@ def tiny_pack_active(tiny_pack_dir: Path, request: pytest.FixtureRequest):  # no
     from django.conf import settings
 
     from app.analysis import engine_service
-    from app.inference import pack_registry
-    from app.inference.pack_import import import_pack
+    from app.inference.packs import registry as pack_registry
+    from app.inference.packs.install import import_pack
 
     imported = settings.DATA_DIR.model_packs
     if not (imported / "tiny-test-0.0.1").exists():

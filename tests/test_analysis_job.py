@@ -11,8 +11,8 @@ from PIL import Image
 
 from app.analysis import engine_service
 from app.analysis.jobs import ANALYSE_FILE
-from app.inference import pack_registry
-from app.inference.pack_import import import_pack
+from app.inference.packs import registry as pack_registry
+from app.inference.packs.install import import_pack
 from app.jobs import queue
 from app.jobs.models import Job, JobState
 from app.jobs.worker import Worker

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from app.inference.engine import Engine
-from app.inference.model_pack import load_member, read_manifest, verify
+from app.inference.packs.manifest import load_member, read_manifest, verify
 from app.platform.install_dir import BUNDLED_MODELS_DIR
 from tests.shared_data import COVID_RADIOGRAPHY, requires_covid_radiography
 
@@ -64,8 +64,8 @@ def test_its_model_card_states_the_evaluation_and_the_missing_class() -> None:
 def held_out_test_films(per_class: int) -> dict[str, list[Path]]:
     """Films from the pack's own held-out test split (patients never trained on), re-derived
     from the provenance the manifest records (same selection, same seeded patient-level split)."""
-    from app.ml.splits import split_samples
-    from app.ml.train_pretrained import select_samples
+    from app.training.splits import split_samples
+    from app.training.train_pretrained import select_samples
 
     prov = read_manifest(PACK_DIR).manifest["provenance"]
     args = argparse.Namespace(data=COVID_RADIOGRAPHY, exclude_label=prov["excluded_labels"], cap_source=prov["caps"], seed=prov["seed"])

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from app.ml.calibration import choose_thresholds, fit_temperature
+from app.training.calibration import choose_thresholds, fit_temperature
 
 
 def test_it_recovers_the_temperature_of_overconfident_logits() -> None:

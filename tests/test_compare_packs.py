@@ -13,7 +13,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from app.clinical.models import AuditEvent, Patient, Study
-from app.inference.pack_import import import_pack
+from app.inference.packs.install import import_pack
 from tests.base import PASSWORD, BaseTestCase
 from tests.shared_data import a_radiograph, requires_shared
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from app.inference.consensus import calibrated_probabilities, combine
-from app.inference.model_pack import ConsensusRule
+from app.inference.packs.manifest import ConsensusRule
 
 CLASSES = ("COVID-19", "Normal", "Viral Pneumonia", "Lung Opacity")
 THRESHOLDS = {c: 0.5 for c in CLASSES}

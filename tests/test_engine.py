@@ -11,8 +11,8 @@ from PIL import Image
 from app.inference.engine import DEMONSTRATION_WARNING, Engine
 from app.inference.ensemble import Ensemble
 from app.inference.errors import InputError, QualityGateRefusal
-from app.inference.image import LoadedImage
-from app.inference.model_pack import read_manifest
+from app.inference.io.image import LoadedImage
+from app.inference.packs.manifest import read_manifest
 from app.inference.preprocess import PreprocessSpec, prepare, to_batch
 from tests.shared_data import CLASSES_4, a_radiograph, requires_shared
 

@@ -13,7 +13,7 @@ from PIL import Image
 from pydicom.uid import MPEG2MPML, ExplicitVRLittleEndian, JPEG2000Lossless, RLELossless
 
 from app.inference.errors import InputError
-from app.inference.image_io import load_image
+from app.inference.io.files import load_image
 from tests.shared_data import DICOM_MONO1, DICOM_MONO2, requires_shared
 
 

@@ -118,7 +118,7 @@ def test_it_reports_the_loaded_pack_and_analyses_a_file(app_dir: Path, tiny_pack
     import numpy as np
     from PIL import Image
 
-    from app.inference.pack_import import import_pack
+    from app.inference.packs.install import import_pack
 
     import_pack(tiny_pack_dir, app_dir / "model_packs", activate=True)
     app = LaunchedApp(app_dir).start()

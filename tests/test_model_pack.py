@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from app.inference.errors import ModelPackError
-from app.inference.model_pack import load_member, read_manifest, sha256_of, verify
+from app.inference.packs.manifest import load_member, read_manifest, sha256_of, verify
 from tests.shared_data import CLASSES_4
 
 

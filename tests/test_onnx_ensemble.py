@@ -11,12 +11,12 @@ import pytest
 
 from app.inference.engine import Engine, choose_backend
 from app.inference.errors import ModelPackError
-from app.inference.model_pack import read_manifest
+from app.inference.packs.manifest import read_manifest
 from app.inference.onnx_ensemble import OnnxEnsemble
 from app.inference.sample import chest_phantom
 from app.platform.install_dir import BUNDLED_MODELS_DIR
-from app.ml.export_onnx import export_pack
-from app.ml.pack_writer import MemberToWrite, write_pack
+from app.training.export_onnx import export_pack
+from app.inference.packs.writer import MemberToWrite, write_pack
 from app.inference.preprocess import PreprocessSpec
 from tests.shared_data import cxr_files, requires_shared
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from app.inference import pack_registry
+from app.inference.packs import registry as pack_registry
 from app.inference.errors import ModelPackError
-from app.inference.pack_import import import_pack
+from app.inference.packs.install import import_pack
 
 
 def zip_folder(folder: Path, archive: Path, prefix: str = "") -> Path:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from app.ml import pretrained
+from app.training import pretrained
 
 efficientnet_lite_pytorch = pytest.importorskip(
     "efficientnet_lite_pytorch", reason="the reference implementation is in requirements-dev.txt (make test installs it)"

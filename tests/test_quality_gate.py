@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from app.inference.errors import QualityGateRefusal
-from app.inference.image import LoadedImage
-from app.inference.image_io import load_image
+from app.inference.io.image import LoadedImage
+from app.inference.io.files import load_image
 from app.inference.quality_gate import QualityGate
-from app.ml.gate_negatives import generated_images, pydicom_images
+from app.training.gate_negatives import generated_images, pydicom_images
 from tests.shared_data import COVID_RADIOGRAPHY, DICOM_MONO1, DICOM_MONO2, NIH64, cxr_files, requires_covid_radiography, requires_shared
 
 
@@ -28,7 +28,7 @@ def loaded(pixels: np.ndarray, colourfulness: float = 0.0) -> LoadedImage:
 @pytest.mark.slow
 def test_real_radiographs_pass(gate: QualityGate) -> None:
     # Every second film of cxr/ (the whole folder, source by source, is measured by
-    # app/ml/fit_quality_gate.py into docs/quality-gate.md): at most 2% refused.
+    # app/training/fit_quality_gate.py into docs/quality-gate.md): at most 2% refused.
     files = cxr_files(step=2)
     refused = []
     for file in files:

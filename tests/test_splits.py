@@ -3,8 +3,8 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from app.ml.datasets import read_dataset
-from app.ml.splits import split_samples
+from app.training.datasets import read_dataset
+from app.training.splits import split_samples
 from tests.ml_data import write_class_folders
 from tests.shared_data import CXR, requires_shared
 

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from app.inference.engine import Engine
-from app.inference.model_pack import read_manifest
-from app.ml import train
+from app.inference.packs.manifest import read_manifest
+from app.training import train
 from tests.ml_data import write_class_folders
 from tests.shared_data import NIH64, requires_shared
 

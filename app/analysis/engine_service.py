@@ -24,7 +24,7 @@ _other: Engine | None = None
 
 def _chosen() -> tuple[str, str] | None:
     """The pack an administrator made active (name, version), if any; None: the default."""
-    from app.inference.pack_registry import active_choice
+    from app.inference.packs.registry import active_choice
 
     if settings.MODEL_PACK:  # fixed by the environment: no switching
         return None
@@ -48,7 +48,7 @@ def get_engine(pack: dict[str, str] | None = None) -> Engine:
             _engine = None
         if _engine is None:
             from app.inference.engine import Engine
-            from app.inference.pack_registry import select_active
+            from app.inference.packs.registry import select_active
 
             pack = select_active(settings.DATA_DIR.model_packs, settings.MODEL_PACK or None)
             log.info("Loading model pack %s from %s", pack.label, pack.root)
@@ -62,7 +62,7 @@ def _comparison_engine(name: str, version: str) -> Engine:
     the lock held."""
     global _other
     from app.inference.engine import Engine
-    from app.inference.pack_registry import find
+    from app.inference.packs.registry import find
 
     for loaded in (_engine, _other):
         if loaded is not None and (loaded.pack.name, loaded.pack.version) == (name, version):

@@ -27,7 +27,7 @@ from app.jobs.registry import register
 from app.jobs.worker import JobContext, JobError
 
 if TYPE_CHECKING:
-    from app.inference.model_pack import ModelPack
+    from app.inference.packs.manifest import ModelPack
 
 IMPORT_PACK = "analysis.import_pack"
 
@@ -46,7 +46,7 @@ class InstalledPack:
 
 
 def active_pack() -> ModelPack | None:
-    from app.inference import pack_registry
+    from app.inference.packs import registry as pack_registry
 
     try:
         return pack_registry.select_active(settings.DATA_DIR.model_packs, settings.MODEL_PACK or None)
@@ -55,7 +55,7 @@ def active_pack() -> ModelPack | None:
 
 
 def installed_packs() -> tuple[list[InstalledPack], list[str]]:
-    from app.inference import pack_registry
+    from app.inference.packs import registry as pack_registry
 
     packs, problems = pack_registry.installed(settings.DATA_DIR.model_packs)
     active = active_pack()
@@ -74,13 +74,13 @@ def installed_packs() -> tuple[list[InstalledPack], list[str]]:
 
 
 def installed_pack_models() -> list[ModelPack]:
-    from app.inference import pack_registry
+    from app.inference.packs import registry as pack_registry
 
     return pack_registry.installed(settings.DATA_DIR.model_packs)[0]
 
 
 def previous_choice() -> dict[str, str] | None:
-    from app.inference import pack_registry
+    from app.inference.packs import registry as pack_registry
 
     choice = pack_registry.active_choice(settings.DATA_DIR.model_packs) or {}
     previous = choice.get("previous")
@@ -90,8 +90,8 @@ def previous_choice() -> dict[str, str] | None:
 def activate(name: str, version: str) -> tuple[ModelPack, ModelPack | None]:
     """Make an installed pack the active one, after checking every weight file's sha256.
     Returns (new, replaced). Raises ModelPackError with the reason."""
-    from app.inference import pack_registry
-    from app.inference.model_pack import verify
+    from app.inference.packs import registry as pack_registry
+    from app.inference.packs.manifest import verify
 
     if settings.MODEL_PACK:
         raise ModelPackError(f"this computer fixes the model pack with CXR_MODEL_PACK={settings.MODEL_PACK}; remove it to choose here")
@@ -112,8 +112,8 @@ def import_jobs() -> list[Job]:
 
 @register(IMPORT_PACK)
 def run_import_pack(ctx: JobContext) -> dict[str, Any]:
-    from app.inference import pack_registry
-    from app.inference.pack_import import import_pack
+    from app.inference.packs import registry as pack_registry
+    from app.inference.packs.install import import_pack
 
     source = Path(ctx.payload["source"])
     ctx.progress(0.05, "Unpacking and checking every file's checksum")

@@ -28,7 +28,7 @@ MAX_UPLOADED_PACK = 2 * 2**30
 
 
 def _find(name: str, version: str):  # noqa: ANN202
-    from app.inference import pack_registry
+    from app.inference.packs import registry as pack_registry
 
     try:
         return pack_registry.find(settings.DATA_DIR.model_packs, name, version)

@@ -21,7 +21,7 @@ from app.platform import disk_full, faults
 from app.clinical.intake import IntakeError, intake
 from app.clinical.models import ImportBatch, ImportItem, ImportItemStatus, Patient
 from app.core.models import ClinicSettings
-from app.inference.image_io import DICOM_MAGIC_OFFSET, sniff
+from app.inference.io.files import DICOM_MAGIC_OFFSET, sniff
 from app.jobs import queue
 from app.jobs.models import Job, Priority
 from app.jobs.registry import register, register_failure_hook

@@ -29,7 +29,7 @@ from app.platform import disk_full
 from app.clinical import audit
 from app.clinical.models import Analysis, Patient, Sex, Study, refresh_worklist_priority, validate_patient_id
 from app.inference.errors import InputError
-from app.inference.image_io import load_image
+from app.inference.io.files import load_image
 from app.jobs import queue
 from app.jobs.models import Priority
 

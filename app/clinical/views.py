@@ -163,7 +163,7 @@ def _original_preview(study: Study) -> Path:
     import numpy as np
 
     from app.inference.heatmap import display_size, encode_png
-    from app.inference.image_io import load_image
+    from app.inference.io.files import load_image
 
     path = settings.DATA_DIR.derived / f"study-{study.pk}" / "original.png"
     if not path.is_file():

@@ -24,8 +24,8 @@ from app.inference.errors import InputError, ModelPackError, QualityGateRefusal
 
 def _engine(args: argparse.Namespace):  # noqa: ANN202
     from app.inference.engine import Engine
-    from app.inference.model_pack import read_manifest
-    from app.inference.pack_registry import select_active
+    from app.inference.packs.manifest import read_manifest
+    from app.inference.packs.registry import select_active
 
     pack = read_manifest(args.pack) if args.pack else select_active(datadir.resolve(args.data_dir).model_packs)
     return Engine.for_pack(pack, device=args.device, memory_budget_mb=args.memory_budget_mb, warm=False, backend=args.backend)
@@ -62,7 +62,7 @@ def predict(args: argparse.Namespace) -> int:
 
 
 def packs(args: argparse.Namespace) -> int:
-    from app.inference.pack_registry import installed, select_active
+    from app.inference.packs.registry import installed, select_active
 
     imported = datadir.resolve(args.data_dir).model_packs
     found, problems = installed(imported)
@@ -75,7 +75,7 @@ def packs(args: argparse.Namespace) -> int:
 
 
 def import_pack_command(args: argparse.Namespace) -> int:
-    from app.inference.pack_import import import_pack
+    from app.inference.packs.install import import_pack
 
     try:
         pack = import_pack(args.source, datadir.resolve(args.data_dir).model_packs, activate=args.activate)
@@ -87,7 +87,7 @@ def import_pack_command(args: argparse.Namespace) -> int:
 
 
 def activate_command(args: argparse.Namespace) -> int:
-    from app.inference.pack_registry import installed, set_active
+    from app.inference.packs.registry import installed, set_active
 
     imported = datadir.resolve(args.data_dir).model_packs
     matches = [p for p in installed(imported)[0] if p.name == args.name and (args.version is None or p.version == args.version)]

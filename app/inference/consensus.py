@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from app.inference.model_pack import ConsensusRule, MemberSpec
+from app.inference.packs.manifest import ConsensusRule, MemberSpec
 
 
 @dataclass

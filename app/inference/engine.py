@@ -24,9 +24,9 @@ import cv2
 import numpy as np
 from app.inference import heatmap as heatmaps
 from app.inference.consensus import combine, review_reason_text, pack_thresholds
-from app.inference.image import LoadedImage
-from app.inference.image_io import load_image
-from app.inference.model_pack import ModelPack
+from app.inference.io.image import LoadedImage
+from app.inference.io.files import load_image
+from app.inference.packs.manifest import ModelPack
 from app.inference.onnx_ensemble import OnnxEnsemble
 from app.inference.runtimes import NEEDS_ONNX_EXPORTS, cuda_available, onnx_available, torch_installed
 

@@ -19,7 +19,7 @@ from torch import nn
 
 from app.inference import architectures
 from app.inference.consensus import MemberRun, calibrated_probabilities
-from app.inference.model_pack import MemberSpec, ModelPack, load_member
+from app.inference.packs.manifest import MemberSpec, ModelPack, load_member
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """The ensemble on ONNX Runtime: the CPU path (no GPU in most field clinics).
 
 Same contract as ensemble.Ensemble (one MemberRun per member, heatmaps for each image's consensus
-class), from the members' ONNX exports (app/ml/export_onnx.py), each checked against the manifest's
+class), from the members' ONNX exports (app/training/export_onnx.py), each checked against the manifest's
 checksum before ONNX Runtime opens it. Measured on a 2-core CPU, the exported members run 3-5 times
 faster than torch's eager forward pass (docs/performance.md), and the heatmap needs no backward
 pass: each export also returns every class's activation map, and the consensus class's map is
@@ -20,7 +20,7 @@ import numpy as np
 
 from app.inference.consensus import MemberRun, calibrated_probabilities
 from app.inference.errors import ModelPackError
-from app.inference.model_pack import MemberSpec, ModelPack, verify_member_file
+from app.inference.packs.manifest import MemberSpec, ModelPack, verify_member_file
 from app.inference.runtimes import onnx_version, session_options
 
 
@@ -39,7 +39,7 @@ class OnnxEnsemble:
 
         missing = [m.name for m in pack.members if not m.onnx]
         if missing:
-            raise ModelPackError(f"members {', '.join(missing)} have no ONNX export (python -m app.ml.export_onnx)", pack=pack.name)
+            raise ModelPackError(f"members {', '.join(missing)} have no ONNX export (python -m app.training.export_onnx)", pack=pack.name)
         self.pack = pack
         self.parallel = max(1, min(parallel or os.cpu_count() or 1, len(pack.members)))
         self._pool = ThreadPoolExecutor(max_workers=self.parallel, thread_name_prefix="onnx-member")

@@ -2,7 +2,7 @@
 
     pixels [0,1] (H, W)  --prepare()-->  [0,1] (S, S), optionally CLAHE  --to_batch()-->  float32 array (N, 3, S, S)
 
-Training imports these same functions (app/ml/dataset.py); there is no second implementation.
+Training imports these same functions (app/training/tensors.py); there is no second implementation.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from app.inference.errors import PreprocessingContractError
-from app.inference.image import check_pixels
+from app.inference.io.image import check_pixels
 
 
 @dataclass(frozen=True)

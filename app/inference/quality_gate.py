@@ -1,6 +1,6 @@
 """Is this a frontal chest radiograph at all? Decide before any model gives a confident answer.
 
-Three layers, all fitted and measured by app/ml/fit_quality_gate.py (docs/quality-gate.md):
+Three layers, all fitted and measured by app/training/fit_quality_gate.py (docs/quality-gate.md):
 1. Plain checks with specific reasons: colour images, lateral views (DICOM header), blank or
    saturated frames, noise.
 2. Orientation: an appearance score, a logistic regression on a few descriptors of the image
@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 
 from app.inference.errors import ModelPackError, QualityGateRefusal
-from app.inference.image import LoadedImage
+from app.inference.io.image import LoadedImage
 
 def gettext_noop(message: str) -> str:
     """Marks a message for the translation catalogues (makemessages looks for this name); the app
@@ -38,7 +38,7 @@ def gettext_noop(message: str) -> str:
 
 GATE_FILE = Path(__file__).with_name("quality_gate.npz")
 BACKBONE_FILE = Path(__file__).with_name("gate_backbone.pt")
-# The same network exported for ONNX Runtime (python -m app.ml.export_onnx --quality-gate); its
+# The same network exported for ONNX Runtime (python -m app.training.export_onnx --quality-gate); its
 # checksum is in GATE_FILE beside the .pt's.
 BACKBONE_ONNX_FILE = BACKBONE_FILE.with_suffix(".onnx")
 BACKBONE_ARCHITECTURE = "efficientnet_lite0"

@@ -16,7 +16,7 @@ import pydicom
 from pydicom.pixels import apply_modality_lut, apply_voi_lut
 
 from app.inference.errors import InputError
-from app.inference.image import LoadedImage, stretch_to_unit
+from app.inference.io.image import LoadedImage, stretch_to_unit
 from app.inference.limits import MAX_PIXELS, MAX_SIDE
 
 # Modalities that are never a plain chest radiograph: refused with a precise reason before any

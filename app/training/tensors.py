@@ -15,9 +15,9 @@ import torch
 import torch.nn.functional as F
 
 from app.inference.errors import InputError
-from app.inference.image_io import load_image
+from app.inference.io.files import load_image
 from app.inference.preprocess import PreprocessSpec, prepare
-from app.ml.datasets import Sample
+from app.training.datasets import Sample
 
 log = logging.getLogger(__name__)
 

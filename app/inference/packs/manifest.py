@@ -61,7 +61,7 @@ class MemberSpec:
     std: float
     temperature: float
     thresholds: dict[str, float]
-    # The same network exported for ONNX Runtime (app/ml/export_onnx.py), with its checksum: the
+    # The same network exported for ONNX Runtime (app/training/export_onnx.py), with its checksum: the
     # CPU path runs it 3-5 times faster than torch and needs no backward pass for the heatmap.
     onnx: str = ""
     onnx_sha256: str = ""

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from app.inference.model_pack import MANIFEST
+from app.inference.packs.manifest import MANIFEST
 
 NOTES = "NOTES.md"
 CREDITS = {
@@ -186,7 +186,7 @@ def render(manifest: dict[str, Any], notes: str = "") -> str:
 
 
 def _shortcut_section(checks: dict[str, Any], classes: list[str]) -> list[str]:
-    lines = ["## Shortcut checks (app/ml/shortcut_checks.py)", ""]
+    lines = ["## Shortcut checks (app/training/shortcut_checks.py)", ""]
     probe = checks.get("source_probe")
     if probe:
         lines += [

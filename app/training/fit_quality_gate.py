@@ -1,6 +1,6 @@
 """Fit the quality gate's appearance score and measure the whole gate, source by source.
 
-    python -m app.ml.fit_quality_gate --data ../shared/datasets/cxr --data ../shared/datasets/nih-64 \
+    python -m app.training.fit_quality_gate --data ../shared/datasets/cxr --data ../shared/datasets/nih-64 \
         --data ../shared/datasets/covid-radiography --patient-id-regex '^(\d+)_' --report docs/quality-gate.json
 
 Every real radiograph counts as a positive, whatever its label (Inconclusive films too: they are
@@ -40,8 +40,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 from app.inference.errors import InputError, QualityGateRefusal
-from app.inference.image import LoadedImage
-from app.inference.image_io import load_image
+from app.inference.io.image import LoadedImage
+from app.inference.io.files import load_image
 from app.inference.quality_gate import (
     BACKBONE_ARCHITECTURE,
     BACKBONE_FILE,
@@ -58,8 +58,8 @@ from app.inference.quality_gate import (
     plain_refusal,
     transformed_descriptors,
 )
-from app.ml.datasets import read_dataset
-from app.ml.gate_negatives import Negative, all_negatives
+from app.training.datasets import read_dataset
+from app.training.gate_negatives import Negative, all_negatives
 
 log = logging.getLogger("fit_quality_gate")
 
@@ -272,7 +272,7 @@ def write_backbone(path: Path = BACKBONE_FILE) -> str:
     import torch
 
     from app.platform.checksums import sha256_of
-    from app.ml.pretrained import imagenet_model
+    from app.training.pretrained import imagenet_model
 
     model = imagenet_model(BACKBONE_ARCHITECTURE)
     state = {k: v.detach().half().contiguous() for k, v in model.state_dict().items() if not k.startswith("classifier.")}
@@ -351,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
     model, classifier, cv = fit(fit_items, negatives, negative_embeddings, embedder, args.refuse_percentile, sources_text(fit_items), negative_cv=True)
     model.save(args.out, classifier, backbone_sha256)
     if args.out == GATE_FILE and args.backbone == BACKBONE_FILE:
-        from app.ml.export_onnx import export_gate_backbone
+        from app.training.export_onnx import export_gate_backbone
 
         export_gate_backbone()  # the CPU path's copy of the backbone, and its checksum in the new file
     gate = QualityGate(model, classifier, embedder)

@@ -1,6 +1,6 @@
 """Evaluate a model pack on labelled data: per member and for the ensemble.
 
-    python -m app.ml.evaluate --pack bundled_models/cxr-covid3-lite --data ../shared/datasets/cxr \
+    python -m app.training.evaluate --pack bundled_models/cxr-covid3-lite --data ../shared/datasets/cxr \
         [--split test] [--map COVID-19=Abnormal] [--out DIR] [--record NAME]
 
 Reports, per class: sensitivity, specificity, PPV, NPV and AUROC with bootstrap 95% intervals;
@@ -28,12 +28,12 @@ import torch
 
 from app.inference.consensus import combine, pack_thresholds
 from app.inference.ensemble import Ensemble
-from app.inference.model_pack import MANIFEST, ModelPack, read_manifest
+from app.inference.packs.manifest import MANIFEST, ModelPack, read_manifest
 from app.inference.preprocess import normalise
-from app.ml.dataset import load_prepared
-from app.ml.datasets import Sample, read_dataset
-from app.ml.metrics import full_report, roc_points
-from app.ml.splits import split_samples
+from app.training.tensors import load_prepared
+from app.training.datasets import Sample, read_dataset
+from app.training.metrics import full_report, roc_points
+from app.training.splits import split_samples
 
 BATCH = 32
 
@@ -179,7 +179,7 @@ def record(pack_dir: Path, name: str, report: dict[str, Any]) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, path)
-    from app.ml.model_card import write_model_card
+    from app.training.model_card import write_model_card
 
     write_model_card(pack_dir)
 
@@ -233,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--title", help="the heading of this evaluation in the model card")
     parser.add_argument("--describe", help="what this evaluation is, for the model card")
     args = parser.parse_args(argv)
-    from app.ml.train import parse_mapping
+    from app.training.train import parse_mapping
 
     torch.set_grad_enabled(False)
     pack = read_manifest(args.pack)

@@ -12,7 +12,7 @@ import logging
 import random
 from collections import Counter, defaultdict
 
-from app.ml.datasets import Sample
+from app.training.datasets import Sample
 
 log = logging.getLogger(__name__)
 

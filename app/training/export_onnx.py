@@ -1,7 +1,7 @@
 """Export a pack's members for ONNX Runtime, check them against torch, record them in the manifest.
 
-    python -m app.ml.export_onnx bundled_models/cxr-covid3-lite
-    python -m app.ml.export_onnx --quality-gate      # the gate's backbone (app/inference/gate_backbone.onnx)
+    python -m app.training.export_onnx bundled_models/cxr-covid3-lite
+    python -m app.training.export_onnx --quality-gate      # the gate's backbone (app/inference/gate_backbone.onnx)
 
 Each member becomes `<name>.onnx` with two outputs: `logits` (N, C) and `cams` (N, C, h, w), the
 class activation map of every class from the last feature map and the classifier's weights
@@ -26,11 +26,11 @@ from torch import nn
 from app.platform.checksums import sha256_of
 from app.inference import architectures
 from app.inference.ensemble import Ensemble
-from app.inference.model_pack import MANIFEST, MemberSpec, ModelPack, load_member, read_manifest
+from app.inference.packs.manifest import MANIFEST, MemberSpec, ModelPack, load_member, read_manifest
 from app.inference.onnx_ensemble import OnnxEnsemble
 from app.inference.preprocess import prepare, to_batch
 from app.inference.sample import chest_phantom
-from app.ml.pack_writer import write_manifest
+from app.inference.packs.writer import write_manifest
 
 OPSET = 17
 LOGIT_TOLERANCE = 1e-3

@@ -15,7 +15,7 @@ from typing import Any
 from torch import nn
 
 from app.inference import architectures
-from app.inference.model_pack import FORMAT_VERSION, MANIFEST, save_weights
+from app.inference.packs.manifest import FORMAT_VERSION, MANIFEST, save_weights
 from app.inference.preprocess import PreprocessSpec
 
 DEFAULT_MEAN = 0.5

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 from app.inference.errors import ModelPackError
-from app.inference.model_pack import ModelPack, discover
+from app.inference.packs.manifest import ModelPack, discover
 from app.platform.install_dir import BUNDLED_MODELS_DIR
 
 ACTIVE_FILE = "active.json"

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw
 
-from app.inference.image import LoadedImage, stretch_to_unit
+from app.inference.io.image import LoadedImage, stretch_to_unit
 
 SKIMAGE_COLOUR = ["astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field", "immunohistochemistry", "retina", "colorwheel", "logo", "motorcycle"]
 SKIMAGE_GRAY = ["camera", "moon", "coins", "text", "page", "horse", "brick", "grass", "gravel", "cell", "clock", "microaneurysms", "shepp_logan_phantom", "checkerboard"]

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from app.inference.dicom_io import load_dicom
+from app.inference.io.dicom import load_dicom
 from app.inference.errors import InputError
-from app.inference.image import LoadedImage, stretch_to_unit
+from app.inference.io.image import LoadedImage, stretch_to_unit
 from app.inference.limits import MAX_FILE_BYTES, MAX_PIXELS, MAX_SIDE, MIN_SIDE
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

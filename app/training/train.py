@@ -1,16 +1,16 @@
 """Train a model pack from scratch, reproducibly.
 
-    python -m app.ml.train --data ../shared/datasets/nih-64 --out packs/nih64-from-scratch \
+    python -m app.training.train --data ../shared/datasets/nih-64 --out packs/nih64-from-scratch \
         [--arch resnet18 --arch densenet121 ...] [--epochs 30] [--input-size 128] [--detail-size 64] \
         [--resume] [--external ../shared/datasets/cxr --external-map COVID-19=Abnormal ...]
 
 Data: a CSV manifest (file,label[,patient_id][,split]) or class-per-folder tree (see
-app/ml/datasets.py). Splits are by patient and stratified (app/ml/splits.py); a dataset's own
+app/training/datasets.py). Splits are by patient and stratified (app/training/splits.py); a dataset's own
 split column is used when present. Class imbalance: class-weighted cross-entropy. Augmentation:
-app/ml/dataset.py (no flips). Preprocessing: exactly the app's (app/inference/preprocess.py).
+app/training/tensors.py (no flips). Preprocessing: exactly the app's (app/inference/preprocess.py).
 CUDA with mixed precision when available, else CPU. Early stopping on validation loss; a
 checkpoint after every epoch (--resume continues); deterministic for a given --seed on the CPU.
-After training: temperature and thresholds fitted on validation (app/ml/calibration.py), the pack
+After training: temperature and thresholds fitted on validation (app/training/calibration.py), the pack
 written with checksums, then evaluated on the test split (and --external data) into the
 manifest and MODEL_CARD.md.
 """
@@ -35,11 +35,11 @@ from torch import nn
 
 from app.inference import architectures
 from app.inference.preprocess import PreprocessSpec, normalise
-from app.ml.calibration import TARGET_SENSITIVITY, choose_thresholds, fit_temperature
-from app.ml.dataset import augment, load_prepared
-from app.ml.datasets import read_dataset
-from app.ml.pack_writer import DEFAULT_MEAN, DEFAULT_STD, MemberToWrite, write_pack
-from app.ml.splits import describe, split_samples, uses_given_split
+from app.training.calibration import TARGET_SENSITIVITY, choose_thresholds, fit_temperature
+from app.training.tensors import augment, load_prepared
+from app.training.datasets import read_dataset
+from app.inference.packs.writer import DEFAULT_MEAN, DEFAULT_STD, MemberToWrite, write_pack
+from app.training.splits import describe, split_samples, uses_given_split
 
 log = logging.getLogger("train")
 
@@ -243,8 +243,8 @@ def main(argv: list[str] | None = None) -> int:
     train_seconds = time.perf_counter() - started
 
     provenance = {
-        "trained_by": "app.ml.train (this repository)",
-        "command": " ".join(["python -m app.ml.train", *(argv if argv is not None else sys.argv[1:])]),
+        "trained_by": "app.training.train (this repository)",
+        "command": " ".join(["python -m app.training.train", *(argv if argv is not None else sys.argv[1:])]),
         "date": date.today().isoformat(),
         "data": str(args.data),
         "sources": dict(Counter(s.source for s in samples)),
@@ -277,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
         normal_classes=normal_classes(args.normal_class, classes),
     )
     log.info("Pack written to %s; evaluating", args.out)
-    from app.ml.evaluate import evaluate_and_record
+    from app.training.evaluate import evaluate_and_record
 
     evaluate_and_record(args.out, test=splits["test"], external=args.external, external_map=parse_mapping(args.external_map))
     log.info("Done: %s", args.out)

@@ -1,13 +1,13 @@
 """Train a model pack from ImageNet-pretrained EfficientNet-Lite backbones, on a CPU if need be.
 
-    python -m app.ml.train_pretrained --data ../shared/datasets/covid-radiography \
+    python -m app.training.train_pretrained --data ../shared/datasets/covid-radiography \
         --out bundled_models/cxr-covid3-lite --cache /tmp/cxr-cache \
         [--exclude-label "Bacterial Pneumonia"] [--cap-source kaggle-radiography:Normal=3000] \
         [--backbone efficientnet_lite0 ...] [--members-per-backbone 2] [--epochs 12]
 
 Why this shape: a 2-core CPU runs one EfficientNet-Lite forward pass in about 65 ms at 224 px, so
 fine-tuning whole networks is out of reach there. Each backbone is cut after its second-to-last
-stage; that frozen trunk (ImageNet weights, app/ml/pretrained.py) runs once per image and its
+stage; that frozen trunk (ImageNet weights, app/training/pretrained.py) runs once per image and its
 7x7 feature maps are cached. Each member then fine-tunes the rest (last stage, head convolution,
 new classifier) on the cached maps. Members sharing a backbone differ by seed and by a bootstrap
 resample of the training split (bagging). The pack stores every member as a whole network, so the
@@ -15,7 +15,7 @@ app runs it exactly like any other pack (preprocessing, calibration, consensus, 
 
 Stages, each cached under --cache and skipped when its output exists (a stopped run resumes):
 samples and patient-level split -> prepared images (the app's own preprocessing) -> trunk
-features per backbone -> members -> calibration -> pack -> evaluation (app.ml.evaluate).
+features per backbone -> members -> calibration -> pack -> evaluation (app.training.evaluate).
 Cached features are computed without augmentation (recomputing the trunk per epoch is what the
 CPU cannot afford); regularisation is dropout, weight decay, bagging and early stopping.
 """
@@ -38,14 +38,14 @@ import torch
 from torch import nn
 
 from app.inference.consensus import calibrated_probabilities
-from app.inference.image_io import load_image
+from app.inference.io.files import load_image
 from app.inference.preprocess import PreprocessSpec, prepare
-from app.ml import pretrained
-from app.ml.calibration import TARGET_SENSITIVITY, choose_thresholds, fit_temperature
-from app.ml.datasets import Sample, read_dataset
-from app.ml.pack_writer import MemberToWrite, write_pack
-from app.ml.splits import describe, split_samples
-from app.ml.train import class_weights, normal_classes, seed_everything
+from app.training import pretrained
+from app.training.calibration import TARGET_SENSITIVITY, choose_thresholds, fit_temperature
+from app.training.datasets import Sample, read_dataset
+from app.inference.packs.writer import MemberToWrite, write_pack
+from app.training.splits import describe, split_samples
+from app.training.train import class_weights, normal_classes, seed_everything
 
 log = logging.getLogger("train_pretrained")
 
@@ -187,7 +187,7 @@ def train_member(
     state: dict[str, Any] = {"best_loss": float("inf"), "best_epoch": 0, "epochs_run": 0, "bootstrap": bootstrap, "seed": seed, "history": []}
     best = {k: v.clone() for k, v in model.state_dict().items()}
     bad = 0
-    # Explicitly on: a caller in the same process (app.ml.evaluate) may have turned it off.
+    # Explicitly on: a caller in the same process (app.training.evaluate) may have turned it off.
     torch.set_grad_enabled(True)
     for epoch in range(1, args.epochs + 1):
         started = time.perf_counter()
@@ -246,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--limitation", action="append", default=[])
     parser.add_argument("--normal-class", action="append", help="a class whose finding is negative (default: Normal, if a class)")
-    parser.add_argument("--skip-evaluation", action="store_true", help="write the pack only (evaluate later with app.ml.evaluate_pack)")
+    parser.add_argument("--skip-evaluation", action="store_true", help="write the pack only (evaluate later with app.training.evaluate_pack)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     torch.set_num_threads(max(1, torch.get_num_threads()))
@@ -294,8 +294,8 @@ def main(argv: list[str] | None = None) -> int:
     train_seconds = trunk_seconds + member_seconds
 
     provenance = {
-        "trained_by": "app.ml.train_pretrained (this repository)",
-        "command": " ".join(["python -m app.ml.train_pretrained", *(argv if argv is not None else sys.argv[1:])]),
+        "trained_by": "app.training.train_pretrained (this repository)",
+        "command": " ".join(["python -m app.training.train_pretrained", *(argv if argv is not None else sys.argv[1:])]),
         "date": date.today().isoformat(),
         "data": str(args.data),
         "sources": dict(sorted(Counter(s.source for s in samples).items())),

@@ -1,12 +1,12 @@
 """Does the pack learn the disease or the source? Experiments on the cached trunk features.
 
-    python -m app.ml.shortcut_checks --cache /tmp/cxr-cache --pack bundled_models/cxr-covid3-lite \
+    python -m app.training.shortcut_checks --cache /tmp/cxr-cache --pack bundled_models/cxr-covid3-lite \
         [--backbone efficientnet_lite0]
 
 In covid-radiography, COVID-19 and adult Normal films come from different collections, and every
 viral pneumonia film is paediatric (Kermany). A network can score well by recognising the
 collection or the child instead of the disease. Each experiment below trains one member exactly
-as app.ml.train_pretrained does (same backbone trunk, same recipe), but with one source left out
+as app.training.train_pretrained does (same backbone trunk, same recipe), but with one source left out
 of training, and then asks what it answers on that source's held-out test films:
 
 - no paediatric normals: trained without Kermany's Normal films. If the member called Kermany's
@@ -33,8 +33,8 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from app.inference.model_pack import MANIFEST
-from app.ml.train_pretrained import SAMPLES, tail_logits, train_member
+from app.inference.packs.manifest import MANIFEST
+from app.training.train_pretrained import SAMPLES, tail_logits, train_member
 
 log = logging.getLogger("shortcut_checks")
 
@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     tmp = manifest_path.with_suffix(".tmp")
     tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     tmp.replace(manifest_path)
-    from app.ml.model_card import write_model_card
+    from app.training.model_card import write_model_card
 
     write_model_card(args.pack)
     print(json.dumps(checks, indent=2))

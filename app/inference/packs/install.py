@@ -17,11 +17,11 @@ import numpy as np
 
 from typing import TYPE_CHECKING
 
-from app.inference import pack_registry
+from app.inference.packs import registry as pack_registry
 from app.inference.onnx_ensemble import OnnxEnsemble
 from app.inference.runtimes import NEEDS_ONNX_EXPORTS, onnx_available, torch_installed
 from app.inference.errors import ModelPackError
-from app.inference.model_pack import MANIFEST, ModelPack, read_manifest, verify
+from app.inference.packs.manifest import MANIFEST, ModelPack, read_manifest, verify
 from app.inference.preprocess import prepare, to_batch
 from app.inference.sample import chest_phantom
 

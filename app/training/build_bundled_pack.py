@@ -1,18 +1,18 @@
 """Rebuild the bundled pack cxr-covid3-lite from scratch: train, evaluate, check, write the card.
 
-    python -m app.ml.build_bundled_pack [--shared ../shared/datasets] [--cache /tmp/cxr-covid3-cache] \
+    python -m app.training.build_bundled_pack [--shared ../shared/datasets] [--cache /tmp/cxr-covid3-cache] \
         [--out bundled_models/cxr-covid3-lite] [--skip-training]
 
 Every number in the pack's MODEL_CARD.md comes from this one command (about 45 minutes on a
 2-core CPU; each stage caches its work under --cache, so a stopped run continues):
 
-1. app.ml.train_pretrained on covid-radiography: COVID-19, Normal, Viral Pneumonia (bacterial
+1. app.training.train_pretrained on covid-radiography: COVID-19, Normal, Viral Pneumonia (bacterial
    pneumonia left out of training, adult normals capped at 3,000 so no class dwarfs the others),
    six members on three ImageNet EfficientNet-Lite backbones.
-2. app.ml.evaluate, each recorded in the manifest: the held-out test split exactly as trained;
+2. app.training.evaluate, each recorded in the manifest: the held-out test split exactly as trained;
    the cxr/ collection (sources never trained on); bacterial pneumonia (a class the pack does not
    have: what does it say?); adult normals never used in training; NIH ChestX-ray14 films.
-3. app.ml.shortcut_checks: sources left out of training, and a source probe.
+3. app.training.shortcut_checks: sources left out of training, and a source probe.
 4. Heatmap examples: held-out films with the fused Grad-CAM overlay, as the app draws it.
 """
 
@@ -28,8 +28,8 @@ import cv2
 import numpy as np
 
 from app.inference.heatmap import encode_png, overlay_rgb
-from app.inference.model_pack import MANIFEST
-from app.ml.pack_writer import write_manifest
+from app.inference.packs.manifest import MANIFEST
+from app.inference.packs.writer import write_manifest
 
 log = logging.getLogger("build_bundled_pack")
 
@@ -58,8 +58,8 @@ def run_step(module: str, argv: list[str]) -> None:
 def heatmap_examples(pack_dir: Path, cache: Path, per_class: int = 2) -> list[dict[str, object]]:
     """Held-out test films, the radiograph beside the app's own overlay of the fused Grad-CAM."""
     from app.inference.engine import Engine
-    from app.inference.model_pack import read_manifest
-    from app.ml.train_pretrained import SAMPLES
+    from app.inference.packs.manifest import read_manifest
+    from app.training.train_pretrained import SAMPLES
 
     pack = read_manifest(pack_dir)
     engine = Engine.for_pack(pack, device="cpu", warm=False)
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
              "--exclude-label", "Bacterial Pneumonia", "--cap-source", "kaggle-radiography:Normal=3000", "--normal-class", "Normal"]
     for item in LIMITATIONS:
         train += ["--limitation", item]
-    run_step("app.ml.train_pretrained", train)
+    run_step("app.training.train_pretrained", train)
 
     evaluations = [
         ["--data", str(covid), "--from-samples", str(samples), "--split", "test", "--record", "test"],
@@ -112,16 +112,16 @@ def main(argv: list[str] | None = None) -> int:
          "far less detail than the pack was trained on, so this is a stress test of specificity, not a fair external test."],
     ]
     for evaluation in evaluations:
-        run_step("app.ml.evaluate", ["--pack", pack, *evaluation])
-    run_step("app.ml.shortcut_checks", ["--cache", str(args.cache), "--pack", pack])
+        run_step("app.training.evaluate", ["--pack", pack, *evaluation])
+    run_step("app.training.shortcut_checks", ["--cache", str(args.cache), "--pack", pack])
 
     manifest_path = args.out / MANIFEST
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     manifest["heatmap_examples"] = heatmap_examples(args.out, args.cache)
-    manifest["provenance"]["rebuild"] = "python -m app.ml.build_bundled_pack --cache CACHE_FOLDER (app/ml/build_bundled_pack.py lists every step and argument)"
+    manifest["provenance"]["rebuild"] = "python -m app.training.build_bundled_pack --cache CACHE_FOLDER (app/training/build_bundled_pack.py lists every step and argument)"
     write_manifest(args.out, manifest)
-    run_step("app.ml.export_onnx", [pack])  # the CPU path's copies of the members, checked against torch
-    from app.ml.model_card import write_model_card
+    run_step("app.training.export_onnx", [pack])  # the CPU path's copies of the members, checked against torch
+    from app.training.model_card import write_model_card
 
     write_model_card(args.out)
     log.info("Done: %s", args.out)
