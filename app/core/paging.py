@@ -6,6 +6,8 @@ from functools import cached_property
 
 from django.core.paginator import Paginator
 
+PAGE_SIZE = 25  # rows per page in the clinical lists
+
 # Nobody reads page 401 of a worklist; they narrow it by date or patient. Counting (and OFFSET)
 # stop here, so page 1 and the last page offered both answer in a few milliseconds at 1,000,000
 # studies, where COUNT(*) and deep OFFSETs over the whole archive took hundreds.
