@@ -44,6 +44,12 @@ def assert_everything_is_there(app: LaunchedApp) -> None:
     for study in studies:
         status, _, image = carol.request(f"studies/{study}/image/heatmap.png")
         assert status == 200 and image[1:4] == "PNG", f"study {study}: no heatmap ({status})"
+    # The old results (schema 1) also make a PDF report with the overlay, and DICOM SC and SR.
+    status, _, pdf = carol.request(f"studies/{studies[0]}/report.pdf")
+    assert status == 200 and pdf.startswith("%PDF") and "/Image" in pdf, status
+    for kind in ("sc", "sr"):
+        status, _, dicom = carol.request(f"studies/{studies[0]}/ai-result-{kind}.dcm")
+        assert status == 200 and dicom[128:132] == "DICM", (kind, status)
     alice = WebClient(app)
     alice.login("alice", PASSWORD)
     status, _, log = alice.request("admin/audit/")

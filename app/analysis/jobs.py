@@ -22,6 +22,7 @@ def run_engine(ctx: JobContext, path: Path, folder: Path, heatmap: bool = True, 
     not a failure. Unreadable files and missing packs raise JobError with the readable reason.
     `pack` ({"name", "version"}): an installed pack other than the active one (a comparison).
     """
+    from app.analysis.result import SCHEMA_VERSION
     from app.inference.errors import InputError, ModelPackError, QualityGateRefusal
     from app.inference.quality_gate import OVERRIDABLE_REFUSALS, REFUSAL_ADVICE
 
@@ -33,6 +34,7 @@ def run_engine(ctx: JobContext, path: Path, folder: Path, heatmap: bool = True, 
         analysis = engine.analyse(path, heatmap=heatmap, progress=ctx.progress, override_gate=override_gate)
     except QualityGateRefusal as exc:
         return {
+            "schema_version": SCHEMA_VERSION,
             "status": "refused",
             "reason": str(exc),
             "code": exc.code,
@@ -48,7 +50,7 @@ def run_engine(ctx: JobContext, path: Path, folder: Path, heatmap: bool = True, 
     # Named relative to the data directory, so a backup restored into another folder finds them.
     root = settings.DATA_DIR.root.resolve()
     named = {k: (v.resolve().relative_to(root).as_posix() if root in v.resolve().parents else str(v)) for k, v in images.items()}
-    return {"status": "analysed", **analysis.result, "images": named}
+    return {"schema_version": SCHEMA_VERSION, "status": "analysed", **analysis.result, "images": named}
 
 
 @register(ANALYSE_FILE)

@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from app.analysis.jobs import run_engine
+from app.analysis.result import AnalysisResult
 from app.clinical.intake import ANALYSE_STUDY
 from app.clinical.models import Analysis, AnalysisStatus, Study, refresh_worklist_priority
 from app.jobs.registry import register, register_failure_hook
@@ -42,29 +43,30 @@ def analyse_study(ctx: JobContext) -> dict[str, Any]:
             "by": analysis.gate_override_by.get_username() if analysis.gate_override_by else "",
             "at": analysis.gate_override_at.isoformat(),
         }
-    fields: dict[str, Any] = {"result": result, "finished_at": timezone.now(), "pack_name": result["pack"]["name"], "pack_version": result["pack"]["version"], "demonstration": not result["pack"]["validated"]}
-    if result["status"] == "refused":
-        fields.update(status=AnalysisStatus.REFUSED, message=result["reason"])
+    outcome = AnalysisResult.from_stored(result)
+    fields: dict[str, Any] = {"result": result, "finished_at": timezone.now(), "pack_name": outcome.pack.name, "pack_version": outcome.pack.version, "demonstration": not outcome.pack.validated}
+    if not outcome.analysed:
+        fields.update(status=AnalysisStatus.REFUSED, message=outcome.refusal_reason)
     else:
-        consensus = result["consensus"]
+        consensus = outcome.consensus
         fields.update(
             status=AnalysisStatus.ANALYSED,
-            finding=consensus["finding"],
-            confidence=consensus["confidence"],
-            agreement=consensus["agreement"],
-            members=consensus["members"],
-            needs_review=consensus["needs_review"],
+            finding=consensus.finding,
+            confidence=consensus.confidence,
+            agreement=consensus.agreement,
+            members=consensus.members,
+            needs_review=consensus.needs_review,
             # The pack's manifest says which findings are normal (engine.analyse_image).
-            positive=consensus["positive"],
-            device=result["device"],
-            seconds=result["timings"]["total"],
+            positive=consensus.positive,
+            device=outcome.device,
+            seconds=outcome.total_seconds,
         )
     with transaction.atomic():
         Analysis.objects.filter(id=analysis.id).update(**fields)
         refresh_worklist_priority(Study.objects.filter(latest_analysis_id=analysis.id))
         if fields["status"] == AnalysisStatus.ANALYSED and not analysis.compared_pack:
             _send_if_automatic(analysis.study)
-    return {"analysis_id": analysis.id, "status": result["status"]}
+    return {"analysis_id": analysis.id, "status": outcome.status}
 
 
 def _send_if_automatic(study) -> None:  # noqa: ANN001

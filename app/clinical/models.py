@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from functools import cached_property
 from pathlib import Path
 
 from django.conf import settings
@@ -12,6 +13,7 @@ from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
 from django.utils import timezone
 
+from app.analysis.result import AnalysisResult
 from app.jobs.models import Job
 
 
@@ -156,21 +158,18 @@ class Analysis(models.Model):
     def gate_overridden(self) -> bool:
         return self.gate_override_at is not None
 
-    def image_path(self, kind: str) -> Path | None:
-        """A derived image of this analysis (display, heatmap, overlay), inside the data directory.
+    @cached_property
+    def outcome(self) -> AnalysisResult | None:
+        """The engine's result, typed (app/analysis/result.py reads every stored schema); None
+        while the analysis is queued or running, or when it failed."""
+        return AnalysisResult.from_stored(self.result) if self.result else None
 
-        Results name images relative to the data directory; older results named them by absolute
-        path, which after a restore into another folder points into the old one, so such a path is
-        re-rooted at its `images/derived` part."""
-        stored = (self.result or {}).get("images", {}).get(kind)
-        if not stored:
+    def image_path(self, kind: str) -> Path | None:
+        """A derived image of this analysis (display, heatmap, overlay), inside the data directory."""
+        name = self.outcome.images.get(kind) if self.outcome else None
+        if not name:
             return None
-        path = Path(stored)
-        if path.is_absolute():
-            parts = path.parts
-            starts = [i for i in range(len(parts) - 1) if parts[i : i + 2] == ("images", "derived")]
-            path = Path(*parts[starts[-1] :]) if starts else path
-        full = (settings.DATA_DIR.root / path).resolve()
+        full = (settings.DATA_DIR.root / name).resolve()
         derived = settings.DATA_DIR.derived.resolve()
         return full if derived in full.parents and full.is_file() else None
 

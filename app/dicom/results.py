@@ -80,9 +80,10 @@ def _burned_in(analysis: Analysis) -> np.ndarray:
     if path is None:
         raise NoResult("the analysis images are missing")
     picture = np.asarray(Image.open(path).convert("RGB")).copy()
-    consensus = analysis.result["consensus"]
+    consensus = analysis.outcome.consensus
+    agreed = f"{consensus.agreement}/{consensus.members}" if consensus.agreement is not None and consensus.members is not None else "?/?"
     lines = [
-        f"AI: {consensus['finding']} {consensus['confidence']:.0%} ({consensus.get('agreement', '?')}/{consensus.get('members', '?')} models)",
+        f"AI: {consensus.finding} {consensus.confidence:.0%} ({agreed} models)",
         f"{analysis.pack_name} {analysis.pack_version}",
     ]
     if analysis.demonstration:
@@ -123,10 +124,10 @@ def secondary_capture(study: Study, analysis: Analysis) -> pydicom.Dataset:
 
 
 def structured_report(study: Study, analysis: Analysis, evidence: pydicom.Dataset) -> pydicom.Dataset:
-    consensus = analysis.result["consensus"]
+    consensus = analysis.outcome.consensus
     container = ContainerContentItem(name=AI_RESULT)
     items = [
-        TextContentItem(name=FINDING, value=str(consensus["finding"]), relationship_type=RelationshipTypeValues.CONTAINS),
+        TextContentItem(name=FINDING, value=consensus.finding, relationship_type=RelationshipTypeValues.CONTAINS),
         TextContentItem(name=ALGORITHM_NAME, value=analysis.pack_name, relationship_type=RelationshipTypeValues.CONTAINS),
         TextContentItem(name=ALGORITHM_VERSION, value=analysis.pack_version, relationship_type=RelationshipTypeValues.CONTAINS),
         TextContentItem(
@@ -134,11 +135,11 @@ def structured_report(study: Study, analysis: Analysis, evidence: pydicom.Datase
             value=f"NOT clinically validated: {DEMONSTRATION_WARNING}" if analysis.demonstration else "clinically validated pack",
             relationship_type=RelationshipTypeValues.CONTAINS,
         ),
-        TextContentItem(name=REVIEW, value="; ".join(consensus.get("review_reasons", [])) or "no", relationship_type=RelationshipTypeValues.CONTAINS),
+        TextContentItem(name=REVIEW, value="; ".join(consensus.review_reasons) or "no", relationship_type=RelationshipTypeValues.CONTAINS),
     ]
-    if "agreement" in consensus and "members" in consensus:
-        items.append(NumContentItem(name=AGREEMENT, value=int(consensus["agreement"]), unit=CodedConcept("{models}", "UCUM", "models"), relationship_type=RelationshipTypeValues.CONTAINS))
-    for label, probability in consensus["probabilities"].items():
+    if consensus.agreement is not None and consensus.members is not None:
+        items.append(NumContentItem(name=AGREEMENT, value=int(consensus.agreement), unit=CodedConcept("{models}", "UCUM", "models"), relationship_type=RelationshipTypeValues.CONTAINS))
+    for label, probability in consensus.probabilities.items():
         item = NumContentItem(name=PROBABILITY, value=round(float(probability) * 100, 1), unit=PERCENT, relationship_type=RelationshipTypeValues.CONTAINS)
         # Which class the probability is of, as a text modifier of the number.
         item.ContentSequence = [TextContentItem(name=FINDING, value=str(label), relationship_type=RelationshipTypeValues.HAS_CONCEPT_MOD)]
@@ -161,7 +162,7 @@ def structured_report(study: Study, analysis: Analysis, evidence: pydicom.Datase
 def export(study: Study, kind: str) -> bytes:
     """The study's "sc" or "sr" object as DICOM file bytes."""
     analysis = study.latest_analysis
-    if analysis is None or analysis.status != AnalysisStatus.ANALYSED or not analysis.result:
+    if analysis is None or analysis.status != AnalysisStatus.ANALYSED or not (analysis.outcome and analysis.outcome.analysed):
         raise NoResult("there is no AI finding to export")
     sc = secondary_capture(study, analysis)
     dataset = sc if kind == "sc" else structured_report(study, analysis, sc)

@@ -67,7 +67,7 @@ def build_pdf(study: Study, original_preview: Path | None) -> bytes:
     clinic = ClinicSettings.current()
     clinic_name = clinic.clinic_name if clinic else "CXR Workstation"
     analysis = study.latest_analysis
-    result = analysis.result if analysis and analysis.result else None
+    outcome = analysis.outcome if analysis else None
     review = study.reviews.select_related("reviewer").first()
     demonstration = bool(analysis and analysis.pack_name and analysis.demonstration)
     preliminary = review is None
@@ -113,37 +113,37 @@ def build_pdf(study: Study, original_preview: Path | None) -> bytes:
         ),
         Spacer(1, 5 * mm),
     ]
-    display = (analysis.image_path("display") if result else None) or original_preview
-    overlay = analysis.image_path("overlay") if result else None
+    display = (analysis.image_path("display") if outcome else None) or original_preview
+    overlay = analysis.image_path("overlay") if outcome else None
     story.append(Table([[_image(display, _("Radiograph"), styles["Italic"]), _image(overlay, _("Heatmap of the regions behind the AI finding"), styles["Italic"])]], hAlign="LEFT"))
     story.append(Spacer(1, 5 * mm))
     story.append(Paragraph(_("AI result"), styles["Heading2"]))
-    if result and result.get("status") == "analysed":
-        consensus = result["consensus"]
+    if outcome and outcome.analysed:
+        consensus, stored = outcome.consensus, outcome.data["consensus"]  # stored: its review details, translated below
         story.append(
             _table(
                 [
-                    [_("Finding"), consensus["finding"]],
-                    [_("Confidence"), f"{consensus['confidence']:.0%}"],
-                    [_("Agreement"), _("%(agreement)s agree") % {"agreement": results.agreement(consensus)}],
-                    [_("Needs review"), _text("; ".join(results.review_reasons(consensus)) if consensus["needs_review"] else _("no"), styles["BodyText"])],
+                    [_("Finding"), consensus.finding],
+                    [_("Confidence"), f"{consensus.confidence:.0%}"],
+                    [_("Agreement"), _("%(agreement)s agree") % {"agreement": results.agreement(stored)}],
+                    [_("Needs review"), _text("; ".join(results.review_reasons(stored)) if consensus.needs_review else _("no"), styles["BodyText"])],
                     *([[_("Quality gate"), _text(analysis.gate_override_text(), warning)]] if analysis.gate_overridden else []),
-                    [_("Model pack"), f"{result['pack']['name']} {result['pack']['version']}" + (" (" + _("not clinically validated") + ")" if not result["pack"]["validated"] else "")],
-                    [_("Intended use"), _text(result["pack"].get("intended_use", ""), styles["BodyText"])],
-                    [_("Computed on"), f"{result['device']}, {result['timings']['total']:.2f} s"],
+                    [_("Model pack"), outcome.pack.label + (" (" + _("not clinically validated") + ")" if not outcome.pack.validated else "")],
+                    [_("Intended use"), _text(outcome.pack.intended_use, styles["BodyText"])],
+                    [_("Computed on"), f"{outcome.device}, {outcome.total_seconds or 0:.2f} s"],
                 ],
                 [40 * mm, 120 * mm],
             )
         )
-        header = [_("Model"), *result["classes"]]
-        rows = [header] + [[m["name"], *[f"{m['probabilities'][c]:.0%}" for c in result["classes"]]] for m in result["members"]]
-        rows.append([_("Consensus"), *[f"{consensus['probabilities'][c]:.0%}" for c in result["classes"]]])
+        classes = outcome.classes
+        rows = [[_("Model"), *classes]] + [[m.name, *[f"{m.probabilities[c]:.0%}" for c in classes]] for m in outcome.members]
+        rows.append([_("Consensus"), *[f"{consensus.probabilities[c]:.0%}" for c in classes]])
         first = 50 * mm
-        story += [Spacer(1, 3 * mm), _table(rows, [first] + [(TEXT_WIDTH - first) / len(result["classes"])] * len(result["classes"]))]
+        story += [Spacer(1, 3 * mm), _table(rows, [first] + [(TEXT_WIDTH - first) / len(classes)] * len(classes))]
     elif analysis and analysis.status == AnalysisStatus.REFUSED:
         story.append(_text(_("No finding was made:") + " " + _(analysis.message), styles["BodyText"]))
-        if result and result.get("advice"):
-            story.append(_text(_("What to do:") + " " + _(result["advice"]), styles["BodyText"]))
+        if outcome and outcome.advice:
+            story.append(_text(_("What to do:") + " " + _(outcome.advice), styles["BodyText"]))
     else:
         story.append(_text(_("No AI result (%(status)s).") % {"status": analysis.get_status_display() if analysis else _("not analysed")}, styles["BodyText"]))
     story.append(Paragraph(_("Radiologist"), styles["Heading2"]))

@@ -80,7 +80,7 @@ def study_json(request: HttpRequest, pk: int) -> JsonResponse:
         "format": "cxr-workstation-study/1",
         "patient": {"patient_id": patient.patient_id, "name": patient.full_name, "sex": patient.sex, "birth_date": patient.birth_date.isoformat() if patient.birth_date else None, "age_years": patient.age_years},
         "study": {"id": study.pk, "sha256": study.sha256, "original_name": study.original_name, "format": study.file_format, "width": study.width, "height": study.height, "study_date": study.study_date.isoformat() if study.study_date else None, "accession_number": study.accession_number, "uploaded_at": study.uploaded_at.isoformat(), "dicom": study.dicom},
-        "ai": None if analysis is None else {"status": analysis.status, "message": analysis.message, "result": {k: v for k, v in (analysis.result or {}).items() if k != "images"}},
+        "ai": None if analysis is None else {"status": analysis.status, "message": analysis.message, "result": {k: v for k, v in analysis.outcome.data.items() if k != "images"} if analysis.outcome else {}},
         "reviews": [{"finding": r.finding, "ai_finding": r.ai_finding, "agrees_with_ai": r.agrees_with_ai, "note": r.note, "reviewer": r.reviewer.get_username(), "signed_at": r.signed_at.isoformat()} for r in study.reviews.select_related("reviewer")],
     }
     audit.record(request.user, audit.EXPORTED, study, f"Study {study.pk} exported as JSON")

@@ -59,7 +59,8 @@ def _study_context(study: Study) -> dict[str, object]:
         "override_form": GateOverrideForm() if _overridable(analysis) else None,
         "job": job,
         "queue_position": queue.queue_position(job) if job else None,
-        "result": analysis.result if analysis and analysis.result else None,
+        "outcome": analysis.outcome if analysis else None,
+        "result": analysis.outcome.data if analysis and analysis.outcome else None,  # what the page shows of it
         "reviews": study.reviews.select_related("reviewer"),
     }
 
@@ -79,9 +80,9 @@ def _send_context(study: Study) -> dict[str, object]:
 def study_detail(request: HttpRequest, pk: int) -> HttpResponse:
     study = get_object_or_404(Study.objects.select_related("patient", "latest_analysis__job"), pk=pk)
     context = _study_page_context(study)
-    result = context["result"]
-    if result and result.get("status") == "analysed" and has_role(request.user, RADIOLOGIST):
-        context["review_form"] = ReviewForm(classes=result["classes"], ai_finding=result["consensus"]["finding"])
+    outcome = context["outcome"]
+    if outcome and outcome.analysed and has_role(request.user, RADIOLOGIST):
+        context["review_form"] = ReviewForm(classes=outcome.classes, ai_finding=outcome.consensus.finding)
     audit.record(request.user, audit.VIEWED, study, f"Study {study.pk} of patient {study.patient.patient_id} viewed")
     return render(request, "clinical/study_detail.html", context)
 
@@ -204,8 +205,9 @@ def _comparison_context(study: Study) -> dict[str, object]:
     from app.analysis import packs
 
     comparisons = list(study.analyses.exclude(compared_pack="").select_related("job").order_by("id"))
-    used = study.latest_analysis.result.get("pack", {}) if study.latest_analysis and study.latest_analysis.result else {}
-    choices = [p for p in packs.installed_pack_models() if (p.name, p.version) != (used.get("name"), used.get("version"))]
+    outcome = study.latest_analysis.outcome if study.latest_analysis else None
+    used = (outcome.pack.name, outcome.pack.version) if outcome else None
+    choices = [p for p in packs.installed_pack_models() if (p.name, p.version) != used]
     return {"study": study, "comparisons": comparisons, "compare_choices": choices,
             "comparisons_pending": any(a.status in (AnalysisStatus.QUEUED, AnalysisStatus.RUNNING) for a in comparisons)}
 
@@ -214,7 +216,7 @@ def _overridable(analysis: Analysis | None) -> bool:
     """A refusal by the quality gate that a person may overrule (not colour, blank or noise)."""
     from app.inference.quality_gate import OVERRIDABLE_REFUSALS
 
-    return bool(analysis and analysis.status == AnalysisStatus.REFUSED and analysis.result and analysis.result.get("code") in OVERRIDABLE_REFUSALS)
+    return bool(analysis and analysis.status == AnalysisStatus.REFUSED and analysis.outcome and analysis.outcome.refusal_code in OVERRIDABLE_REFUSALS)
 
 
 @require_POST
@@ -233,7 +235,7 @@ def study_analyse_anyway(request: HttpRequest, pk: int) -> HttpResponse:
         analysis = queue_analysis(study, gate_override_by=request.user, gate_override_reason=reason)
         audit.record(
             request.user, audit.GATE_OVERRIDDEN, study,
-            f"Study {study.pk}: quality gate overruled ({refused.result['code']}), analysed anyway",
+            f"Study {study.pk}: quality gate overruled ({refused.outcome.refusal_code}), analysed anyway",
             analysis_id=analysis.id, refused_analysis_id=refused.id, refusal=refused.message, reason=reason,
         )
     messages.info(request, gettext("Analysing anyway. The result will be marked and always needs review."))
@@ -247,7 +249,7 @@ def study_review(request: HttpRequest, pk: int) -> HttpResponse:
     if not analysis or analysis.status != AnalysisStatus.ANALYSED:
         messages.error(request, gettext("There is no AI finding to review yet."))
         return redirect("study_detail", pk=pk)
-    form = ReviewForm(request.POST, classes=analysis.result["classes"], ai_finding=analysis.finding)
+    form = ReviewForm(request.POST, classes=analysis.outcome.classes, ai_finding=analysis.finding)
     if not form.is_valid():
         context = _study_page_context(study) | {"review_form": form}
         return render(request, "clinical/study_detail.html", context, status=400)
