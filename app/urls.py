@@ -1,6 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from app.core import accounts
 from app.core import views as core_views
 from app.backups import views as backup_views
 
@@ -16,6 +17,9 @@ urlpatterns = [
     path("", include("app.analysis.urls")),
     path("admin/settings/", core_views.clinic_settings, name="clinic_settings"),
     path("preferences/", core_views.preferences, name="preferences"),
+    path("admin/users/", accounts.user_list, name="user_list"),
+    path("admin/users/new/", accounts.user_create, name="user_create"),
+    path("admin/audit/", accounts.audit_log, name="audit_log"),
     path("admin/backups/", backup_views.backups, name="backups"),
     path("admin/backups/now/", backup_views.backup_now, name="backup_now"),
     path("admin/retention/", backup_views.retention, name="retention"),

@@ -1,12 +1,9 @@
 from __future__ import annotations
 
 from django import forms
-from django.contrib.auth.forms import UserCreationForm
-from django.contrib.auth.models import User
 from django.utils.translation import gettext_lazy as _
 
 from app.clinical.models import Patient
-from app.core.roles import ROLES
 
 
 class PatientForm(forms.ModelForm):
@@ -79,11 +76,3 @@ class ReviewForm(forms.Form):
         if data.get("finding") and data["finding"] != self.ai_finding and not data.get("note", "").strip():
             self.add_error("note", _("Say why when you override the AI finding."))
         return data
-
-
-class NewUserForm(UserCreationForm):
-    role = forms.ChoiceField(label=_("Role"), choices=[(r, _(r)) for r in ROLES])
-
-    class Meta(UserCreationForm.Meta):
-        model = User
-        fields = ("username", "first_name", "last_name")

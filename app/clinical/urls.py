@@ -26,7 +26,4 @@ urlpatterns = [
     path("worklist/", views.worklist, name="worklist"),
     path("worklist/export.csv", views.worklist_csv, name="worklist_csv"),
     path("worklist/compare/", views.worklist_compare, name="worklist_compare"),
-    path("admin/audit/", views.audit_log, name="audit_log"),
-    path("admin/users/", views.user_list, name="user_list"),
-    path("admin/users/new/", views.user_create, name="user_create"),
 ]

@@ -5,6 +5,8 @@ from django.contrib.auth.forms import UserCreationForm
 from django.contrib.auth.models import User
 from django.utils.translation import gettext_lazy as _
 
+from app.core.roles import ROLES
+
 
 class FirstRunForm(UserCreationForm):
     clinic_name = forms.CharField(label=_("Clinic name"), max_length=200, help_text=_("Printed on reports and shown in the title bar."))
@@ -21,3 +23,11 @@ class FirstRunForm(UserCreationForm):
 
             grant(user, ADMINISTRATOR)
         return user
+
+
+class NewUserForm(UserCreationForm):
+    role = forms.ChoiceField(label=_("Role"), choices=[(r, _(r)) for r in ROLES])
+
+    class Meta(UserCreationForm.Meta):
+        model = User
+        fields = ("username", "first_name", "last_name")

@@ -44,7 +44,7 @@ Progress = Callable[[float, str], None]
 
 
 @dataclass
-class Analysis:
+class EngineOutput:
     result: dict[str, Any]
     display: np.ndarray  # (H, W) float [0, 1], upright, at display size
     heatmap: np.ndarray | None = None  # (H, W) float [0, 1] at display size
@@ -148,7 +148,7 @@ class Engine:
 
     # -- analysis --------------------------------------------------------------------------
 
-    def analyse(self, path: str | Path, *, heatmap: bool = True, progress: Progress | None = None, override_gate: bool = False) -> Analysis:
+    def analyse(self, path: str | Path, *, heatmap: bool = True, progress: Progress | None = None, override_gate: bool = False) -> EngineOutput:
         timings: dict[str, float] = {}
         started = time.perf_counter()
         if progress:
@@ -166,7 +166,7 @@ class Engine:
         started: float | None = None,
         progress: Progress | None = None,
         override_gate: bool = False,
-    ) -> Analysis:
+    ) -> EngineOutput:
         """Gate, preprocess, run the ensemble. `progress(fraction, message)` is called between
         steps (the job worker uses it to report progress and to stop on cancel).
 
@@ -254,4 +254,4 @@ class Engine:
             "heatmap": heatmap,
             "timings": {k: round(v, 4) for k, v in timings.items()},
         }
-        return Analysis(result=result, display=display, heatmap=fused)
+        return EngineOutput(result=result, display=display, heatmap=fused)

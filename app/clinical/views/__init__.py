@@ -5,4 +5,3 @@ from app.clinical.views.studies import upload, study_detail, study_status, study
 from app.clinical.views.worklist import clean_filters, filtered_studies, worklist, worklist_compare  # noqa: F401
 from app.clinical.views.exports import csv_cell, download_name, worklist_csv, study_json, study_report  # noqa: F401
 from app.clinical.views.imports import batch_import_start, batch_import_detail, batch_import_resume  # noqa: F401
-from app.clinical.views.accounts import audit_log, user_list, user_create  # noqa: F401

@@ -1,7 +1,6 @@
-"""Administration of people: user accounts and the audit log."""
+"""Administration of people: user accounts (each with one role) and the audit log of what they did."""
 
 from __future__ import annotations
-
 
 from django.contrib import messages
 from django.contrib.auth.models import User
@@ -11,8 +10,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
 
 from app.clinical import audit
-from app.clinical.forms import NewUserForm
 from app.clinical.models import AuditEvent
+from app.core.forms import NewUserForm
 from app.core.paging import CappedPaginator
 from app.core.roles import grant
 
