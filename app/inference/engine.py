@@ -29,12 +29,12 @@ from app.inference.io.files import load_image
 from app.inference.packs.manifest import ModelPack
 from app.inference.onnx_ensemble import OnnxEnsemble
 from app.inference.runtimes import NEEDS_ONNX_EXPORTS, cuda_available, onnx_available, torch_installed
-
-if TYPE_CHECKING:
-    from app.inference.ensemble import Ensemble
 from app.inference.preprocess import prepare, to_batch
 from app.inference.errors import ModelPackError, QualityGateRefusal
 from app.inference.quality_gate import OVERRIDABLE_REFUSALS, GateResult, QualityGate
+
+if TYPE_CHECKING:
+    from app.inference.ensemble import Ensemble  # torch: imported where it is used
 
 log = logging.getLogger(__name__)
 

@@ -29,6 +29,7 @@ import numpy as np
 
 from app.inference.errors import ModelPackError, QualityGateRefusal
 from app.inference.io.image import LoadedImage
+from app.inference.runtimes import session_options, torch_installed
 
 def gettext_noop(message: str) -> str:
     """Marks a message for the translation catalogues (makemessages looks for this name); the app
@@ -322,8 +323,6 @@ class OnnxEmbedder:
     def __init__(self, path: Path = BACKBONE_ONNX_FILE, sha256: str | None = None) -> None:
         import onnxruntime as ort
 
-        from app.inference.runtimes import session_options
-
         self.session = ort.InferenceSession(str(_checked(path, sha256)), session_options(), providers=["CPUExecutionProvider"])
 
     def embed(self, images: list[np.ndarray]) -> np.ndarray:
@@ -379,8 +378,6 @@ class QualityGate:
             loaded_model, loaded_classifier, backbone_sha256 = load_gate()
             model, classifier = model or loaded_model, classifier or loaded_classifier
             onnx_sha256 = backbone_onnx_sha256()
-            from app.inference.runtimes import torch_installed
-
             if embedder is None and (onnx or not torch_installed()) and onnx_sha256:
                 embedder = OnnxEmbedder(sha256=onnx_sha256)
             embedder = embedder or Embedder(sha256=backbone_sha256)
