@@ -31,8 +31,10 @@ def wait_for(predicate, timeout: float = 60.0, what: str = "condition", interval
 
 class LaunchedApp:
     def __init__(
-        self, data_dir: Path, *, offline_guard: bool = False, env: dict[str, str] | None = None, headless: bool = True
+        self, data_dir: Path, *, offline_guard: bool = False, env: dict[str, str] | None = None, headless: bool = True,
+        wrapper: list[str] | None = None,
     ) -> None:
+        """wrapper: a command the launcher runs under (for example strace and its options)."""
         self.data_dir = data_dir
         self.headless = headless
         self.env = {
@@ -46,6 +48,7 @@ class LaunchedApp:
         if offline_guard:
             self.env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(OFFLINE_GUARD), self.env.get("PYTHONPATH")]))
             self.env["CXR_OFFLINE_GUARD_LOG"] = str(data_dir / "blocked-connections.log")
+        self.wrapper = wrapper or []
         self.proc: subprocess.Popen[str] | None = None
         self.url = ""
         self.log_path = data_dir.parent / f"{data_dir.name}-launcher.log"
@@ -56,7 +59,7 @@ class LaunchedApp:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("a", encoding="utf-8")
         self.proc = subprocess.Popen(
-            [sys.executable, str(REPO / "launcher.py"), *(["--headless"] if self.headless else []), "--data-dir", str(self.data_dir)],
+            [*self.wrapper, sys.executable, str(REPO / "launcher.py"), *(["--headless"] if self.headless else []), "--data-dir", str(self.data_dir)],
             cwd=REPO,
             env=self.env,
             stdout=log,
@@ -76,7 +79,7 @@ class LaunchedApp:
                 raise RuntimeError(f"launcher exited with {self.proc.returncode}:\n{self.output()}")
             try:
                 info = json.loads((self.data_dir / "server.json").read_text())
-                if info.get("pid") == self.proc.pid:
+                if info.get("pid") == self.app_pid(info):
                     self.url = info["url"]
                     health = self.get_json("health")
                     if health["worker"]["alive"]:
@@ -86,9 +89,25 @@ class LaunchedApp:
             time.sleep(0.2)
         raise TimeoutError(f"launcher not healthy after {timeout}s ({last_error}):\n{self.output()}")
 
+    def app_pid(self, info: dict[str, Any] | None = None) -> int:
+        """The launcher's own process id (under a wrapper, the wrapper's child)."""
+        assert self.proc is not None
+        if not self.wrapper:
+            return self.proc.pid
+        info = info if info is not None else json.loads((self.data_dir / "server.json").read_text())
+        pid = int(info.get("pid", -1))
+        try:
+            parent = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            return -2
+        return pid if parent == self.proc.pid else -2
+
     def terminate(self, timeout: float = 60.0) -> int:
         assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
+        if self.wrapper:
+            os.kill(self.app_pid(), signal.SIGTERM)  # the app, not the wrapper: its exit ends the wrapper
+        else:
+            self.proc.send_signal(signal.SIGTERM)
         return self.proc.wait(timeout)
 
     def kill(self) -> None:

@@ -80,3 +80,73 @@ def test_it_refuses_a_second_copy_of_the_same_version(tiny_pack_dir: Path, tmp_p
     import_pack(tiny_pack_dir, imported)
     with pytest.raises(ModelPackError, match="already installed"):
         import_pack(tiny_pack_dir, imported)
+
+
+def with_manifest(tiny_pack_dir: Path, folder: Path, **changes: str) -> Path:
+    shutil.copytree(tiny_pack_dir, folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest.update(changes)
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    return folder
+
+
+@pytest.mark.parametrize("field", ["name", "version"])
+def test_it_refuses_a_name_or_version_that_would_climb_out_of_the_packs_folder(tiny_pack_dir: Path, tmp_path: Path, field: str) -> None:
+    imported = tmp_path / "data" / "model_packs"
+    evil = with_manifest(tiny_pack_dir, tmp_path / "evil", **{field: "../../../sitecustomize"})
+    with pytest.raises(ModelPackError, match="is not allowed"):
+        import_pack(evil, imported)
+    assert list(imported.iterdir()) == []
+    assert not (tmp_path / "sitecustomize").exists() and not list(tmp_path.glob("*/sitecustomize*"))
+
+
+def test_it_refuses_a_folder_pack_holding_a_link(tiny_pack_dir: Path, tmp_path: Path) -> None:
+    secrets = tmp_path / "other-data-dir" / "images"
+    secrets.mkdir(parents=True)
+    (secrets / "patient.png").write_bytes(b"not for the pack")
+    linked = with_manifest(tiny_pack_dir, tmp_path / "linked")
+    (linked / "evaluation").symlink_to(secrets)
+    imported = tmp_path / "model_packs"
+    with pytest.raises(ModelPackError, match="'evaluation' in the pack folder is a symbolic link"):
+        import_pack(linked, imported)
+    assert list(imported.iterdir()) == []
+
+
+def test_it_refuses_a_decompression_bomb_before_writing_it(tmp_path: Path) -> None:
+    archive = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("manifest.json", "{}")
+        with zf.open("weights.pt", "w", force_zip64=True) as entry:
+            block = b"\0" * 2**20
+            for _ in range(200):  # 200 MB of zeros, a few hundred kB in the archive
+                entry.write(block)
+    imported = tmp_path / "model_packs"
+    with pytest.raises(ModelPackError, match="decompression bomb"):
+        import_pack(archive, imported)
+    assert list(imported.iterdir()) == []
+
+
+def test_an_entry_is_never_written_past_its_declared_size(tmp_path: Path) -> None:
+    from app.inference.packs.install import _extract_entry
+
+    archive = tmp_path / "liar.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_STORED) as zf:
+        zf.writestr("manifest.json", b"x" * 4096)
+    with zipfile.ZipFile(archive) as zf:
+        entry = zf.infolist()[0]
+        entry.file_size = 100  # a header that lies about what follows
+        (tmp_path / "out").mkdir()
+        with pytest.raises((ModelPackError, zipfile.BadZipFile)):
+            _extract_entry(zf, entry, tmp_path / "out")
+    written = tmp_path / "out" / "manifest.json"
+    assert not written.exists() or written.stat().st_size <= 100
+
+
+def test_a_staging_folder_left_by_a_killed_import_is_removed_by_the_next(tiny_pack_dir: Path, tmp_path: Path) -> None:
+    imported = tmp_path / "model_packs"
+    left = imported / ".staging-0123456789abcdef"
+    left.mkdir(parents=True)
+    (left / "half-copied.pt").write_bytes(b"\0" * 1024)
+    import_pack(tiny_pack_dir, imported)
+    assert not left.exists()
+    assert [p.name for p in imported.iterdir()] == ["tiny-test-0.0.1"]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+from contextlib import closing
 import json
 import os
 import shutil
@@ -36,6 +37,11 @@ PREFIX = "cxr-backup-"
 MANIFEST = "manifest.json"
 DB_NAME = "db.sqlite3"
 FOLDERS = ("images/originals", "images/derived", "model_packs")
+# Jobs that act on the computer the backup was made on (its backup folder, its PACS connection).
+# A restored database still holds them as queued or running; they must not run here: the
+# administrator backs up or sends again from the restored app if that is wanted.
+MACHINE_BOUND_JOBS = ("maintenance.backup", "clinical.send_result")
+RETIRED_MESSAGE = "Not run: this job was waiting when the backup was made, and belongs to the computer it was made on."
 
 
 class BackupError(Exception):
@@ -144,6 +150,7 @@ def restore(archive: Path, target: Path) -> dict[str, Any]:
                 destination.parent.mkdir(parents=True, exist_ok=True)
                 with zf.open(entry["path"]) as src, destination.open("wb") as dst:
                     shutil.copyfileobj(src, dst)
+        retire_machine_bound_jobs(staging / DB_NAME)
         target.mkdir(parents=True, exist_ok=True)
         for child in staging.iterdir():
             os.replace(child, target / child.name)
@@ -151,6 +158,23 @@ def restore(archive: Path, target: Path) -> dict[str, Any]:
         shutil.rmtree(staging, ignore_errors=True)
     datadir.DataDir(target).prepare()  # folders and a fresh secret key (sessions start anew)
     return manifest
+
+
+def retire_machine_bound_jobs(db: Path) -> int:
+    """Cancel, in a restored database, the queued or running jobs of MACHINE_BOUND_JOBS."""
+    if not db.is_file():
+        return 0
+    now = datetime.utcnow().strftime("%Y-%m-%d %H:%M:%S.%f")  # how Django stores an aware UTC datetime in SQLite
+    marks = ",".join("?" * len(MACHINE_BOUND_JOBS))
+    try:
+        with closing(sqlite3.connect(db)) as conn, conn:
+            return conn.execute(
+                f"UPDATE jobs_job SET state = 'cancelled', error = ?, finished_at = ?, worker_id = '' "  # noqa: S608 - placeholders only
+                f"WHERE kind IN ({marks}) AND state IN ('queued', 'running')",
+                (RETIRED_MESSAGE, now, *MACHINE_BOUND_JOBS),
+            ).rowcount
+    except sqlite3.OperationalError:
+        return 0  # an archive from before the job table: nothing to retire
 
 
 def main(argv: list[str] | None = None) -> int:

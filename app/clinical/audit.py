@@ -12,10 +12,11 @@ from app.clinical.models import AuditEvent
 
 VIEWED, CREATED, CHANGED, REVIEWED, EXPORTED, DELETED, ANALYSED = "viewed", "created", "changed", "reviewed", "exported", "deleted", "analysed"
 GATE_OVERRIDDEN = "gate_overridden"
+REFUSED = "refused"  # a connection or request turned away (the DICOM receiver)
 # For the audit log's filter: the stored value and what a person reads.
 ACTION_LABELS = [
     (VIEWED, _("viewed")), (CREATED, _("created")), (CHANGED, _("changed")), (REVIEWED, _("reviewed")), (EXPORTED, _("exported")),
-    (DELETED, _("deleted")), (ANALYSED, _("analysed")), (GATE_OVERRIDDEN, _("quality gate overruled")),
+    (DELETED, _("deleted")), (ANALYSED, _("analysed")), (GATE_OVERRIDDEN, _("quality gate overruled")), (REFUSED, _("refused")),
 ]
 
 

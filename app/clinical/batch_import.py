@@ -8,6 +8,7 @@ the reason, stored radiographs get their analysis queued in the same order.
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from django.db.models import Count, F
 from django.utils import timezone
 
 from app.platform import disk_full, faults
+from app.platform.removable_media import removable_mounts
 from app.clinical.intake import IntakeError, intake
 from app.clinical.models import ImportBatch, ImportItem, ImportItemStatus, Patient
 from app.core.models import ClinicSettings
@@ -31,8 +33,10 @@ BATCH_IMPORT = "clinical.batch_import"
 # Not images: system clutter, and DICOMDIR, a CD's index of the DICOM files beside it (the files
 # themselves are found by walking the folder, so a CD with or without a DICOMDIR imports the same).
 SKIP_NAMES = {"thumbs.db", "desktop.ini", ".ds_store", "dicomdir"}
-# Where a folder import may read without an administrator's say-so: removable media.
+# Where a folder import may read without an administrator's say-so: removable media that are
+# mounted now (app/platform/removable_media.py), not every folder under /mnt or /media.
 REMOVABLE_MEDIA = ("/media", "/run/media", "/mnt", "/Volumes")
+MAX_PATH_CHARACTERS = 1024
 MAX_FILES = 20_000  # one screening day is far less; a whole disk is not an import
 # A file that took the worker down this many times is skipped; the import goes on.
 MAX_ITEM_ATTEMPTS = 2
@@ -46,7 +50,7 @@ def allowed_roots() -> list[Path]:
     """Removable media, plus the folders the administrator listed in Clinic settings."""
     clinic = ClinicSettings.current()
     configured = [line.strip() for line in (clinic.import_folders if clinic else "").splitlines() if line.strip()]
-    roots = [Path(p) for p in (*REMOVABLE_MEDIA, *configured)]
+    roots = [*removable_mounts(), *(Path(p) for p in configured)]
     if os.name == "nt":  # USB sticks and CDs get drive letters; the system drive is not removable
         system = os.environ.get("SystemDrive", "C:").upper()
         roots += [Path(f"{letter}:\\") for letter in "DEFGHIJKLMNOPQRSTUVWXYZ" if f"{letter}:" != system]
@@ -55,18 +59,22 @@ def allowed_roots() -> list[Path]:
 
 def check_folder(text: str) -> Path:
     """The folder to import, resolved (links followed), or ImportFolderError saying why not."""
-    if not text or not Path(text).is_absolute():
+    if not text or "\x00" in text or len(text) > MAX_PATH_CHARACTERS or not Path(text).is_absolute():
         raise ImportFolderError("Give the full path of the folder, for example /media/usb/screening-2026-11-22.")
-    folder = Path(text).resolve()
-    if not folder.is_dir():
+    try:
+        folder = Path(text).resolve()
+        is_folder = folder.is_dir()
+    except (OSError, ValueError):
+        is_folder = False
+    if not is_folder:
         raise ImportFolderError(f"There is no folder {text} on this computer.")
     data = settings.DATA_DIR.root.resolve()
     if folder == data or data in folder.parents:
         raise ImportFolderError("That is the workstation's own data folder; its radiographs are already stored.")
     if not any(folder == root or root in folder.parents for root in allowed_roots()):
         raise ImportFolderError(
-            f"Imports read from removable media ({', '.join(REMOVABLE_MEDIA)}) and from the folders an administrator "
-            f"allows in Settings; {text} is neither. Ask an administrator to add it if it holds radiographs."
+            f"Imports read from removable media (a USB stick or CD, mounted under {', '.join(REMOVABLE_MEDIA)}) and from the folders an "
+            f"administrator allows in Settings; {text} is neither. Ask an administrator to add it if it holds radiographs."
         )
     return folder
 
@@ -74,12 +82,33 @@ def check_folder(text: str) -> Path:
 def candidate_files(folder: Path, limit: int = MAX_FILES) -> list[Path]:
     """Files to import, oldest first; more than `limit` raises ImportFolderError."""
     files = []
-    for path in folder.rglob("*"):
-        if path.is_file() and path.name.lower() not in SKIP_NAMES and not path.name.startswith("."):
+    # Links are listed (so the summary names them) but never followed: folders behind a link are
+    # not entered, and a file link is refused when the item is read (O_NOFOLLOW).
+    for current, folders, names in os.walk(folder, followlinks=False):
+        folders[:] = [f for f in folders if not f.startswith(".")]
+        for name in names:
+            path = Path(current) / name
+            if name.lower() in SKIP_NAMES or name.startswith(".") or not (path.is_symlink() or path.is_file()):
+                continue
             files.append(path)
             if len(files) > limit:
                 raise ImportFolderError(f"The folder holds more than {limit:,} files; import one screening session's folder at a time.")
-    return sorted(files, key=lambda p: (p.stat().st_mtime, p.as_posix()))
+    return sorted(files, key=lambda p: (p.lstat().st_mtime, p.as_posix()))
+
+
+def open_regular_file(path: Path):  # noqa: ANN201  (a binary file object)
+    """The file itself, never what a link points to, and only a regular file."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError as exc:
+        if path.is_symlink():
+            raise IntakeError("a link to another file; links are not followed") from exc
+        raise
+    handle = os.fdopen(fd, "rb")
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        handle.close()
+        raise IntakeError("not a regular file")
+    return handle
 
 
 def start(folder: Path, user, patient: Patient | None = None) -> ImportBatch:  # noqa: ANN001
@@ -164,7 +193,7 @@ def run_batch_import(ctx: JobContext) -> dict[str, Any]:
         path = Path(item.path)
         status, message, study = ImportItemStatus.FAILED, "", None
         try:
-            with path.open("rb") as handle:
+            with open_regular_file(path) as handle:
                 head = handle.read(DICOM_MAGIC_OFFSET + 4)
                 if sniff(head) is None and path.suffix.lower() not in {".dcm", ".dicom", ""}:
                     raise IntakeError("not a PNG, JPEG or DICOM image")

@@ -6,14 +6,21 @@ the point, so it is one deliberate switch). Only calling AE titles on the allowe
 associate (with an empty list the receiver does not start). C-ECHO answers. Every received image goes through
 exactly the same intake as an upload (validation by content, patient from the tags, duplicate
 detection, analysis queued); what intake refuses is answered with a failure status, never a
-crash, and leaves nothing behind. Each association is in the audit log.
+crash, and leaves nothing behind. Each association is in the audit log, accepted or rejected.
+
+Jamming: a connection that does not associate within CONNECT_TIMEOUT seconds is dropped, one peer
+may hold at most PER_PEER_CONNECTIONS connections at once (more are closed on arrival), and the
+receiver holds MAX_ASSOCIATIONS in all, so a handful of silent connections cannot lock the X-ray
+unit out. The called AE title must be the receiver's own.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -35,6 +42,14 @@ REFUSED_SOP_CLASS = 0x0122  # SOP class not supported
 CANNOT_UNDERSTAND = 0xC000
 PROCESSING_FAILURE = 0x0110
 OUT_OF_RESOURCES = 0xA700
+
+# Seconds a peer has to send its association request (pynetdicom's ARTIM/ACSE timer; its default
+# of 30 s let twelve silent connections lock every X-ray unit out, again and again).
+CONNECT_TIMEOUT = 5
+NETWORK_TIMEOUT = 30  # an associated peer silent this long is dropped
+MAX_ASSOCIATIONS = 16
+PER_PEER_CONNECTIONS = 4
+AUDIT_REFUSALS_EVERY = 60.0  # seconds: one audit row per refused peer and minute, not one per connection
 
 
 @dataclass
@@ -102,15 +117,28 @@ class Receiver:
             syntaxes = ALL_TRANSFER_SYNTAXES if context.abstract_syntax in IMAGE_SOP_CLASSES else context.transfer_syntax
             self.ae.add_supported_context(context.abstract_syntax, syntaxes)
         self.ae.add_supported_context(Verification)
-        # pynetdicom refuses the association itself when the calling AE title is not listed.
+        # pynetdicom refuses the association itself when the calling AE title is not listed, or
+        # when the called AE title is not this receiver's.
         self.ae.require_calling_aet = config.allowed_calling
+        self.ae.require_called_aet = True
+        self.ae.acse_timeout = CONNECT_TIMEOUT
+        self.ae.network_timeout = NETWORK_TIMEOUT
+        self.ae.dimse_timeout = NETWORK_TIMEOUT
+        self.ae.maximum_associations = MAX_ASSOCIATIONS
         self.server = None
         self.received: dict[str, list[str]] = {}
         self._lock = threading.Lock()
+        self._open: Counter[str] = Counter()  # connections open per peer address
+        self._refusals_audited: dict[str, float] = {}
 
     def start(self) -> int:
-        handlers = [(evt.EVT_C_STORE, self._on_store), (evt.EVT_C_ECHO, lambda event: SUCCESS), (evt.EVT_RELEASED, self._on_released), (evt.EVT_ABORTED, self._on_released)]
+        handlers = [
+            (evt.EVT_C_STORE, self._on_store), (evt.EVT_C_ECHO, lambda event: SUCCESS), (evt.EVT_RELEASED, self._on_released),
+            (evt.EVT_ABORTED, self._on_released), (evt.EVT_REJECTED, self._on_rejected), (evt.EVT_CONN_CLOSE, self._on_closed),
+        ]
         self.server = self.ae.start_server((self.config.host, self.config.port), block=False, evt_handlers=handlers)
+        # socketserver asks verify_request before it starts a thread for a new connection.
+        self.server.verify_request = self._admit
         port = self.server.server_address[1]
         log.info("DICOM receiver %s listening on %s:%s (calling AE titles allowed: %s)", self.config.ae_title, self.config.host, port, ", ".join(self.config.allowed_calling) or "none")
         return port
@@ -119,6 +147,55 @@ class Receiver:
         """Stop listening and abort associations still open, so the app can exit."""
         self.ae.shutdown()
         self.server = None
+
+    def _admit(self, request, client_address) -> bool:  # noqa: ANN001
+        """A new TCP connection: admitted unless this peer already holds its share."""
+        peer = str(client_address[0])
+        with self._lock:
+            if self._open[peer] >= PER_PEER_CONNECTIONS:
+                refused = True
+            else:
+                self._open[peer] += 1
+                refused = False
+        if refused:
+            self._audit_refusal(peer, f"DICOM connection from {peer} refused: it already holds {PER_PEER_CONNECTIONS} open connections")
+        return not refused
+
+    def _on_closed(self, event) -> None:  # noqa: ANN001
+        peer = str(event.address[0])
+        with self._lock:
+            if self._open[peer] > 0:
+                self._open[peer] -= 1
+            if self._open[peer] == 0:
+                del self._open[peer]
+
+    def _on_rejected(self, event) -> None:  # noqa: ANN001
+        requestor = event.assoc.requestor
+        calling, called = requestor.ae_title, event.assoc.acceptor.ae_title
+        asked_for = getattr(requestor, "primitive", None)
+        called_asked = getattr(asked_for, "called_ae_title", called) if asked_for is not None else called
+        self._audit_refusal(
+            f"{requestor.address}|{calling}",
+            f"DICOM association from {calling} ({requestor.address}) to {called_asked} rejected "
+            f"(allowed calling AE titles: {', '.join(self.config.allowed_calling)}; this receiver is {self.config.ae_title})",
+        )
+
+    def _audit_refusal(self, key: str, text: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if now - self._refusals_audited.get(key, -AUDIT_REFUSALS_EVERY) < AUDIT_REFUSALS_EVERY:
+                return
+            self._refusals_audited[key] = now
+        log.warning("%s", text)
+        close_old_connections()
+        try:
+            from app.clinical import audit
+
+            audit.record(None, audit.REFUSED, None, text)
+        except Exception:  # the audit must never take the receiver down
+            log.exception("Could not audit a refused DICOM connection")
+        finally:
+            close_old_connections()
 
     def _key(self, event) -> str:  # noqa: ANN001
         return f"{id(event.assoc)}"

@@ -26,8 +26,9 @@ from pydicom.uid import generate_uid
 from app import __version__
 from app.clinical.models import Analysis, AnalysisStatus, Study
 from app.inference.engine import DEMONSTRATION_WARNING
+from app.inference.io.dicom import OWN_MANUFACTURER
 
-MANUFACTURER = "CXR Workstation"
+MANUFACTURER = OWN_MANUFACTURER  # the reader refuses these objects when they come back (io/dicom.py)
 SC_SERIES_NUMBER = 9101
 SR_SERIES_NUMBER = 9102
 # Concepts without a standard code are coded in a local scheme (DICOM PS3.16 allows "99" prefixes).

@@ -85,6 +85,10 @@ def review_reason_text(detail: dict[str, Any]) -> str:
         return f"the majority vote ({detail['majority']}) differs from the mean-probability finding"
     if code == "gate_overridden":
         return f"analysed despite the quality gate ({detail['refusal'].replace('_', ' ')})"
+    if code == "partial_chest":
+        return "the film may not show the whole chest"
+    if code == "unfamiliar_film":
+        return "this film is unlike those the pack was trained on"
     return code
 
 

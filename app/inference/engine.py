@@ -5,8 +5,10 @@
     analysis.result                                    # plain JSON-able dict (timings, device, pack...)
     analysis.save_images(folder)                      # display image, heatmap (RGBA), overlay (PNG)
 
-Steps, in order: read (by content) -> quality gate (may correct orientation) -> preprocess
-(once, shared by every member) -> ensemble (+ Grad-CAM) -> consensus -> images.
+Steps, in order: read (by content) -> quality gate (may correct orientation, refuses films that
+are not whole frontal chest radiographs or are too small to read) -> preprocess (once, shared by
+every member) -> familiarity (is the film like the pack's training films?) -> ensemble
+(+ Grad-CAM) -> consensus -> images.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from app.inference.onnx_ensemble import OnnxEnsemble
 from app.inference.runtimes import NEEDS_ONNX_EXPORTS, cuda_available, onnx_available, torch_installed
 from app.inference.preprocess import prepare, to_batch
 from app.inference.errors import ModelPackError, QualityGateRefusal
+from app.inference.familiarity import FamiliarityCheck
 from app.inference.quality_gate import OVERRIDABLE_REFUSALS, GateResult, QualityGate
 
 if TYPE_CHECKING:
@@ -101,6 +104,7 @@ class Engine:
         self.ensemble = ensemble
         self.gate = gate or QualityGate()
         self.thresholds = pack_thresholds([m.thresholds for m in pack.members], pack.classes)
+        self.familiarity = FamiliarityCheck(pack.root, pack.familiarity, pack.name) if pack.familiarity is not None else None
         # One analysis at a time per engine: the models are shared and Grad-CAM is not re-entrant.
         self._lock = threading.Lock()
 
@@ -190,13 +194,21 @@ class Engine:
         prepared = prepare(gate.pixels, self.pack.preprocessing)
         timings["preprocess"] = time.perf_counter() - step
 
+        # read_manifest() guarantees one normalisation for all members: one batch for all.
+        first = self.pack.members[0]
+        batch = to_batch(prepared, first.mean, first.std)
+        familiarity: dict[str, Any] | None = None
+        if self.familiarity is not None and gate.overridden is None:  # an overruled film needs review anyway
+            step = time.perf_counter()
+            distance = self.familiarity.distance(batch)
+            familiarity = {"distance": round(distance, 3), "threshold": round(self.familiarity.threshold, 3), "unfamiliar": distance > self.familiarity.threshold}
+            timings["familiarity"] = time.perf_counter() - step
+
         with self._lock:
             step = time.perf_counter()
-            # read_manifest() guarantees one normalisation for all members: one batch for all.
-            first = self.pack.members[0]
             members = len(self.pack.members)
             runs = self.ensemble.run(
-                to_batch(prepared, first.mean, first.std),
+                batch,
                 heatmap=heatmap,
                 on_member=lambda done, name: report(0.2 + 0.7 * done / members, f"Model {done} of {members} ({name}) done"),
             )
@@ -208,6 +220,16 @@ class Engine:
         if gate.overridden is not None:
             consensus["needs_review"] = True
             detail = {"code": "gate_overridden", "refusal": gate.overridden.code}
+            consensus["review_details"].append(detail)
+            consensus["review_reasons"].append(review_reason_text(detail))
+        if gate.partial_chest:
+            consensus["needs_review"] = True
+            detail = {"code": "partial_chest"}
+            consensus["review_details"].append(detail)
+            consensus["review_reasons"].append(review_reason_text(detail))
+        if familiarity is not None and familiarity["unfamiliar"]:
+            consensus["needs_review"] = True
+            detail = {"code": "unfamiliar_film", "distance": familiarity["distance"], "threshold": familiarity["threshold"]}
             consensus["review_details"].append(detail)
             consensus["review_reasons"].append(review_reason_text(detail))
 
@@ -251,6 +273,7 @@ class Engine:
                 "metadata": image.metadata,
             },
             "quality_gate": gate.to_dict(),
+            "familiarity": familiarity,
             "heatmap": heatmap,
             "timings": {k: round(v, 4) for k, v in timings.items()},
         }

@@ -27,6 +27,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from app.inference.chest_coverage import load_coverage
+from app.inference.embedding_classifier import EmbeddingClassifier
 from app.inference.errors import ModelPackError, QualityGateRefusal
 from app.inference.io.image import LoadedImage
 from app.inference.runtimes import session_options, torch_installed
@@ -53,7 +55,14 @@ DETAIL_SIZE = 256
 HISTOGRAM_SIZE = 64
 HISTOGRAM_BINS = 12
 
+# A film reduced below this many pixels on its short side has lost the lung markings a reader (or
+# a pack) needs; the packs are checked down to it (resolution sweep in the model card). Smaller
+# copies are refused with "export at full resolution" rather than read as a blur.
+MIN_READABLE_SIDE = 128
 MAX_COLOURFULNESS = 0.06  # mean chroma; grayscale radiographs with a coloured arrow stay far below
+# Share of clearly coloured pixels: an arrow or a coloured marker covers far less; a heatmap burnt
+# into a film (an AI result, a screenshot of a viewer) covers far more.
+MAX_COLOURED_FRACTION = 0.02
 MIN_CONTRAST = 0.04  # std of intensities; a blank frame has almost none
 MAX_CLIPPED_FRACTION = 0.80  # share of pure black/white pixels
 MAX_NOISE_RATIO = 0.55  # high-frequency energy / total variation; radiographs are smooth
@@ -64,7 +73,7 @@ ORIENTATION_MARGIN = 4.0
 # Refusals a person may overrule ("Analyse anyway", with a reason): the appearance score and the
 # header's view can be wrong about a real chest film (portable, ICU, tilted, mislabelled); an
 # over-exposed film may still be worth a look. Colour, blank and noise are facts about the pixels.
-OVERRIDABLE_REFUSALS = frozenset({"not_chest_radiograph", "lateral", "saturated"})
+OVERRIDABLE_REFUSALS = frozenset({"not_chest_radiograph", "lateral", "saturated", "partial_chest"})
 
 # What the person at the screen can do about each refusal.
 REFUSAL_ADVICE: dict[str, str] = {
@@ -73,6 +82,9 @@ REFUSAL_ADVICE: dict[str, str] = {
     "blank": gettext_noop("Check the export from the X-ray unit or digitiser: this file holds no image. Export or scan the film again."),
     "saturated": gettext_noop("Check the exposure, or the window settings of the export, and export or retake the film. If it is still readable, choose Analyse anyway and say why."),
     "noise": gettext_noop("Check that the right file was chosen; export or scan the film again."),
+    "too_small": gettext_noop("Export the film at full resolution (the DICOM file from the X-ray unit, or a full-size export), not a thumbnail or a reduced copy."),
+    "partial_chest": gettext_noop("Upload the whole frontal chest film, from the lung apices to below the lung bases. "
+    "If this is the whole film (a tight collimation, a small patient), choose Analyse anyway and say why."),
     "not_chest_radiograph": gettext_noop("Check that the right file was chosen and that it is a frontal chest film; retake it if it is badly collimated or rotated. "
     "If it is a frontal chest radiograph (portable, supine and ICU films with lines and leads can confuse this check), choose Analyse anyway and say why."),
 }
@@ -329,22 +341,9 @@ class OnnxEmbedder:
         return self.session.run(["embedding"], {"image": Embedder.network_input(images)})[0].astype(np.float32)
 
 
-@dataclass
-class RadiographClassifier:
-    """Logistic regression on the principal components of Embedder features: >= threshold is a
-    chest radiograph. The threshold comes from scores of sources the classifier never saw."""
-
-    pca_mean: np.ndarray
-    components: np.ndarray  # (K, 1280)
-    scaler_mean: np.ndarray
-    scaler_scale: np.ndarray
-    coef: np.ndarray
-    intercept: float
-    threshold: float
-
-    def score(self, embeddings: np.ndarray) -> np.ndarray:
-        reduced = (embeddings - self.pca_mean) @ self.components.T
-        return ((reduced - self.scaler_mean) / self.scaler_scale) @ self.coef + self.intercept
+# The gate's radiograph classifier: >= threshold is a chest radiograph. The threshold comes from
+# scores of sources the classifier never saw.
+RadiographClassifier = EmbeddingClassifier
 
 
 @dataclass
@@ -354,6 +353,12 @@ class GateResult:
     notes: list[str] = field(default_factory=list)
     measures: dict[str, Any] = field(default_factory=dict)
     overridden: QualityGateRefusal | None = None  # the refusal a person overruled, if any
+    # The gate's embedding of the pixels analysed (None when a person overruled the gate): the
+    # engine measures how familiar the film is to the pack with it (app/inference/familiarity.py).
+    embedding: np.ndarray | None = None
+    # Passed, but the film may not show the whole chest (app/inference/chest_coverage.py): the
+    # result then needs review.
+    partial_chest: bool = False
 
     @classmethod
     def overruled(cls, pixels: np.ndarray, refusal: QualityGateRefusal) -> GateResult:
@@ -384,11 +389,12 @@ class QualityGate:
         self.model = model
         self.classifier = classifier
         self.embedder = embedder or Embedder()
+        self.coverage = load_coverage()
 
     def check(self, image: LoadedImage) -> GateResult:
         """Return the (possibly corrected) pixels, or raise QualityGateRefusal with the reason."""
-        measures: dict[str, Any] = {"colourfulness": round(image.colourfulness, 4)}
-        if image.colourfulness > MAX_COLOURFULNESS:
+        measures: dict[str, Any] = {"colourfulness": round(image.colourfulness, 4), "coloured_fraction": round(image.coloured_fraction, 4)}
+        if image.colourfulness > MAX_COLOURFULNESS or image.coloured_fraction > MAX_COLOURED_FRACTION:
             raise QualityGateRefusal(
                 gettext_noop("This is a colour image (a photograph, illustration or screenshot), not a radiograph."),
                 "colour",
@@ -406,6 +412,12 @@ class QualityGate:
         refusal = plain_refusal(plain)
         if refusal:
             raise QualityGateRefusal(refusal[1], refusal[0], measures)
+        if min(image.pixels.shape) < MIN_READABLE_SIDE:
+            raise QualityGateRefusal(
+                gettext_noop("The image is too small to read (under 128 pixels on its short side), so no finding was made."),
+                "too_small",
+                {**measures, "width": int(image.pixels.shape[1]), "height": int(image.pixels.shape[0]), "minimum": MIN_READABLE_SIDE},
+            )
 
         scored = {name: self.model.score_features(self.model.features_from(d)) for name, d in transformed_descriptors(image.pixels).items()}
         measures["appearance"] = {k: round(v, 2) for k, v in scored.items()}
@@ -413,13 +425,15 @@ class QualityGate:
         proposed = choose_orientation(scored, self.model.threshold)
         if proposed == "identity":
             chosen, pixels = "identity", image.pixels
-            radiograph = float(self.classifier.score(self.embedder.embed([pixels]))[0])
+            embedding = self.embedder.embed([pixels])[0]
+            radiograph = float(self.classifier.score(embedding[None])[0])
         else:
             turned = apply_transform(image.pixels, proposed)
-            as_given, as_turned = (float(s) for s in self.classifier.score(self.embedder.embed([image.pixels, turned])))
+            both = self.embedder.embed([image.pixels, turned])
+            as_given, as_turned = (float(s) for s in self.classifier.score(both))
             measures["orientation_check"] = {"proposed": proposed, "as_given": round(as_given, 2), "turned": round(as_turned, 2)}
             chosen = confirm_orientation(proposed, as_given, as_turned)
-            pixels, radiograph = (turned, as_turned) if chosen != "identity" else (image.pixels, as_given)
+            pixels, radiograph, embedding = (turned, as_turned, both[1]) if chosen != "identity" else (image.pixels, as_given, both[0])
         measures["radiograph_score"] = round(radiograph, 2)
         measures["radiograph_threshold"] = round(self.classifier.threshold, 2)
         if radiograph < self.classifier.threshold:
@@ -431,4 +445,19 @@ class QualityGate:
                 "not_chest_radiograph",
                 measures,
             )
-        return GateResult(pixels, chosen, [TRANSFORMS[chosen]] if chosen != "identity" else [], measures)
+        partial = False
+        if self.coverage is not None:
+            coverage = self.coverage.score(embedding)
+            measures["coverage_score"] = round(coverage, 2)
+            measures["coverage_thresholds"] = {"refuse": round(self.coverage.refuse_below, 2), "review": round(self.coverage.review_below, 2)}
+            partial = coverage < self.coverage.review_below
+            if coverage < self.coverage.refuse_below:
+                raise QualityGateRefusal(
+                    gettext_noop(
+                        "The image does not show the whole chest (it may be cropped to part of the lungs, a shoulder or the "
+                        "abdomen, or cut off at the lung bases), so no finding was made."
+                    ),
+                    "partial_chest",
+                    measures,
+                )
+        return GateResult(pixels, chosen, [TRANSFORMS[chosen]] if chosen != "identity" else [], measures, embedding=embedding, partial_chest=partial)

@@ -33,6 +33,8 @@ def session_options():  # noqa: ANN201  (onnxruntime.SessionOptions)
     on 2 cores the six members took 91 ms one after another spinning, 46 ms not (same images)."""
     import onnxruntime as ort
 
+    # Belt and braces beside ORT_DISABLE_TELEMETRY (app/__init__.py): no telemetry events either.
+    ort.disable_telemetry_events()
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3  # warnings about unused initializers are noise

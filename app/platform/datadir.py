@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +34,7 @@ SECRET_KEY_BYTES = 50
 # Patient data: folders closed to other local accounts; new files owner-only (launcher.py sets
 # the umask to PRIVATE_UMASK for the whole process).
 PRIVATE_FOLDER_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
 PRIVATE_UMASK = 0o077
 
 
@@ -102,6 +104,28 @@ class DataDir:
             if os.name == "posix":
                 folder.chmod(PRIVATE_FOLDER_MODE)
         read_or_create_secret_key(self.secret_key_file)
+        tighten_permissions(self.root)
+
+
+def tighten_permissions(root: Path) -> int:
+    """Owner-only modes (folders 0700, files 0600) for everything below root that is more open:
+    files restored from a backup, copied in by hand or written under another umask. Links are
+    left alone (never followed). Returns how many were changed."""
+    if os.name != "posix":
+        return 0
+    changed = 0
+    for current, folders, files in os.walk(root, followlinks=False):
+        for name, wanted in [(f, PRIVATE_FOLDER_MODE) for f in folders] + [(f, PRIVATE_FILE_MODE) for f in files]:
+            path = os.path.join(current, name)
+            try:
+                mode = os.lstat(path).st_mode
+                if stat.S_ISLNK(mode) or stat.S_IMODE(mode) & 0o077 == 0:
+                    continue
+                os.chmod(path, stat.S_IMODE(mode) & wanted)
+                changed += 1
+            except OSError:
+                continue  # vanished meanwhile, or not ours: nothing to tighten
+    return changed
 
 
 def resolve(explicit: str | os.PathLike[str] | None = None) -> DataDir:

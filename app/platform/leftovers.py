@@ -8,6 +8,7 @@ so no upload, analysis or backup is in flight and anything half-written is garba
 - derived images of studies or analyses that no longer exist, and `*.tmp` files there;
 - `cxr-backup-*` scratch folders of a backup that was killed, unfinished pre-migration copies,
   and `*.partial` archives in the backup folder (a partial archive never looks complete: only verified archives are renamed);
+- staging folders of model-pack imports that were killed (`model_packs/.staging-*`);
 - half-written secret key files;
 - heartbeat rows of workers that are gone (the worker starts after this).
 
@@ -74,6 +75,8 @@ def clean_leftovers() -> dict[str, int]:
 
     # Directories only: finished archives share the prefix, and an administrator may point the
     # backup folder at backups/ itself.
+    packs = data.model_packs
+    drop("staging folders of interrupted pack imports", [p for p in packs.glob(".staging-*") if p.is_dir() and not p.is_symlink()] if packs.is_dir() else [])
     drop("scratch folders of interrupted backups", [p for p in data.backups.glob("cxr-backup-*") if p.is_dir()] if data.backups.is_dir() else [])
     drop("unfinished pre-migration copies", list(data.backups.glob("pre-migration-*.partial")) if data.backups.is_dir() else [])
     clinic = ClinicSettings.current()

@@ -219,7 +219,7 @@ def select(samples: list[Sample], labels: list[str] | None, sources: list[str] |
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pack", required=True, type=Path)
-    parser.add_argument("--data", required=True, type=Path)
+    parser.add_argument("--data", required=True, type=Path, action="append", help="a labelled collection (repeatable)")
     parser.add_argument("--split", choices=["train", "valid", "test", "all"], default="all")
     parser.add_argument("--map", action="append", default=[], help="relabel FROM=TO")
     parser.add_argument("--seed", type=int, default=0, help="split seed (as used in training)")
@@ -237,15 +237,15 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_grad_enabled(False)
     pack = read_manifest(args.pack)
-    samples = read_dataset(args.data)
+    samples = [s for data in args.data for s in read_dataset(data)]
     if args.from_samples:
         samples = from_training_run(samples, args.from_samples, args.split)
     elif args.split != "all":
         samples = split_samples(samples, seed=args.seed)[args.split]
     samples = select(samples, args.label, args.source, args.not_in, args.limit, args.seed)
     report = evaluate(pack, samples, parse_mapping(args.map), plots=args.out or args.pack / "evaluation", title=args.record or args.split)
-    report["data"] = str(args.data)
-    report["selection"] = {"split": args.split, "labels": args.label, "sources": args.source, "not_in": str(args.not_in) if args.not_in else None, "limit": args.limit, "seed": args.seed}
+    report["data"] = ", ".join(f"{d.name}/" for d in args.data)  # collection names only: no path of the build machine
+    report["selection"] = {"split": args.split, "labels": args.label, "sources": args.source, "not_in": "the training run's samples" if args.not_in else None, "limit": args.limit, "seed": args.seed}
     if args.describe:
         report["description"] = args.describe
     if args.title:

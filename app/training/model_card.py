@@ -7,12 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from app.inference.packs.manifest import MANIFEST
+from app.training.card_sections import SECTIONS
 
 NOTES = "NOTES.md"
 CREDITS = {
     "kaggle-radiography": "COVID-19 Radiography Database (Chowdhury et al., IEEE Access 2020; Rahman et al., Comput. Biol. Med. 2021), public copy resized to 224 px",
     "kermany": "Kermany et al., Cell 2018, paediatric chest X-rays (Guangzhou), CC BY 4.0, doi:10.17632/rscbjbr9sj.2",
     "nih-chestxray14": "NIH ChestX-ray14 (Wang et al., CVPR 2017), NIH Clinical Center, released for unrestricted use with attribution",
+    "nih-cxr14": "NIH ChestX-ray14 (Wang et al., CVPR 2017), NIH Clinical Center, released for unrestricted use with attribution; adult selection by Ozturk et al. 2020",
     "covid-cxnet": "COVID-CXNet collection, CC BY 4.0, doi:10.6084/m9.figshare.12580328",
     "figure1": "Figure 1 COVID-19 Chest X-ray Dataset Initiative (COVID-Net team)",
     "actualmed": "Actualmed COVID-19 Chest X-ray Dataset Initiative (COVID-Net team, Actualmed, UJI)",
@@ -157,6 +159,9 @@ def render(manifest: dict[str, Any], notes: str = "") -> str:
     evaluation = manifest.get("evaluation", {})
     lines += ["## Results, exactly as measured", ""]
     for name, report in evaluation.items():
+        if name in SECTIONS:
+            lines += SECTIONS[name](report)
+            continue
         title = EVALUATION_TITLES.get(name, report.get("title", name))
         lines += _evaluation_section(title, report, classes)
     if not evaluation:
@@ -166,7 +171,7 @@ def render(manifest: dict[str, Any], notes: str = "") -> str:
             "## Heatmaps on held-out films",
             "",
             "Each picture: the film as the app shows it, and beside it the fused Grad-CAM of the consensus class "
-            "(mean of the six members' maps from their last feature map, 7x7 upsampled), drawn exactly as the app's overlay.",
+            f"(mean of the {len(manifest['members'])} members' maps from their last feature map, 7x7 upsampled), drawn exactly as the app's overlay.",
             "",
         ]
         for example in manifest["heatmap_examples"]:
@@ -210,7 +215,7 @@ def _shortcut_section(checks: dict[str, Any], classes: list[str]) -> list[str]:
 
 
 def _external_sources(manifest: dict[str, Any]) -> list[str]:
-    return sorted({source for report in manifest.get("evaluation", {}).values() for source in report.get("sources", [])})
+    return sorted({source for report in manifest.get("evaluation", {}).values() for source in report.get("sources", []) if isinstance(source, str)})
 
 
 def write_model_card(pack_dir: Path) -> Path:

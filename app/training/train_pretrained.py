@@ -14,10 +14,13 @@ resample of the training split (bagging). The pack stores every member as a whol
 app runs it exactly like any other pack (preprocessing, calibration, consensus, Grad-CAM).
 
 Stages, each cached under --cache and skipped when its output exists (a stopped run resumes):
-samples and patient-level split -> prepared images (the app's own preprocessing) -> trunk
-features per backbone -> members -> calibration -> pack -> evaluation (app.training.evaluate).
-Cached features are computed without augmentation (recomputing the trunk per epoch is what the
-CPU cannot afford); regularisation is dropout, weight decay, bagging and early stopping.
+samples and patient-level split -> prepared views (the app's own preprocessing, of the film as
+it is and of --augmented-views copies that take the collection away: app/training/collection_augment.py)
+-> trunk features per backbone -> members -> calibration -> pack -> evaluation (app.training.evaluate).
+Recomputing the trunk per epoch is what the CPU cannot afford, so augmentation is a fixed set of
+cached views per film; each view is weighted so that classes, and sources inside a class, count
+the same (app/training/film_views.py). Regularisation: those views, dropout, weight decay, bagging
+and early stopping.
 """
 
 from __future__ import annotations
@@ -38,14 +41,14 @@ import torch
 from torch import nn
 
 from app.inference.consensus import calibrated_probabilities
-from app.inference.io.files import load_image
-from app.inference.preprocess import PreprocessSpec, prepare
+from app.inference.preprocess import PreprocessSpec
+from app.training.film_views import prepared_views, view_weights
 from app.training import pretrained
 from app.training.calibration import TARGET_SENSITIVITY, choose_thresholds, fit_temperature
 from app.training.datasets import Sample, read_dataset
 from app.inference.packs.writer import MemberToWrite, write_pack
 from app.training.splits import describe, split_samples
-from app.training.train import class_weights, normal_classes, seed_everything
+from app.training.train import normal_classes, seed_everything
 
 log = logging.getLogger("train_pretrained")
 
@@ -85,7 +88,7 @@ def tail_parameters(model: nn.Module) -> list[nn.Parameter]:
 
 
 def select_samples(args: argparse.Namespace) -> list[Sample]:
-    samples = [s for s in read_dataset(args.data) if s.label not in set(args.exclude_label)]
+    samples = [s for data in args.data for s in read_dataset(data) if s.label not in set(args.exclude_label)]
     rng = random.Random(args.seed)
     for cap in args.cap_source:
         where, _, count = cap.partition("=")
@@ -94,23 +97,22 @@ def select_samples(args: argparse.Namespace) -> list[Sample]:
         if len(matching) > int(count):
             keep = set(map(id, rng.sample(matching, int(count))))
             samples = [s for s in samples if not (s.source == source and s.label == label) or id(s) in keep]
-    return samples
+    return [mapped(s, label_mapping(args.map_label)) for s in samples]
 
 
-def prepared_images(samples: list[Sample], spec: PreprocessSpec, cache: Path) -> np.ndarray:
-    """(N, S, S) uint8, exactly the app's prepare() output times 255 (it is uint8-valued)."""
-    path = cache / f"prepared-{spec.input_size}.npy"
-    if path.is_file():
-        images = np.load(path)
-        if len(images) == len(samples):
-            return images
-    started = time.perf_counter()
-    images = np.empty((len(samples), spec.input_size, spec.input_size), np.uint8)
-    for index, sample in enumerate(samples):
-        images[index] = np.round(prepare(load_image(sample.path).pixels, spec) * 255).astype(np.uint8)
-    np.save(path, images)
-    log.info("Prepared %d images in %.0f s", len(samples), time.perf_counter() - started)
-    return images
+def label_mapping(items: list[str]) -> dict[tuple[str, str], str]:
+    """SOURCE:LABEL=CLASS items -> {(source, label): class}; SOURCE may be * for every source."""
+    mapping = {}
+    for item in items:
+        where, _, target = item.partition("=")
+        source, _, label = where.partition(":")
+        mapping[(source, label)] = target
+    return mapping
+
+
+def mapped(sample: Sample, mapping: dict[tuple[str, str], str]) -> Sample:
+    target = mapping.get((sample.source, sample.label)) or mapping.get(("*", sample.label))
+    return Sample(sample.path, target, sample.patient_id, sample.source, sample.split) if target else sample
 
 
 def to_input(images_u8: np.ndarray) -> torch.Tensor:
@@ -156,6 +158,7 @@ def train_member(
     backbone: str,
     features: dict[str, np.ndarray],
     labels: dict[str, np.ndarray],
+    weights: dict[str, np.ndarray],
     n_classes: int,
     args: argparse.Namespace,
     seed: int,
@@ -177,11 +180,19 @@ def train_member(
         log.info("%s: finished earlier (best epoch %d), loaded from %s", checkpoint.stem, state["best_epoch"], checkpoint)
         return model.eval(), state
 
-    x_train, y_train = features["train"], labels["train"]
+    x_train, y_train, w_train = features["train"], labels["train"], weights["train"]
     rng = np.random.default_rng(seed)
-    train_index = rng.integers(0, len(x_train), len(x_train)) if bootstrap else np.arange(len(x_train))
-    y_t = torch.from_numpy(y_train[train_index])
-    loss_fn = nn.CrossEntropyLoss(weight=class_weights(y_t, n_classes))
+    # The training split holds `views` consecutive views of each film; an epoch shows every film
+    # (or, bagging, a bootstrap resample of the films) once, through a view drawn at random, so
+    # an epoch costs one pass over the films and the augmented views are still all used.
+    views = 1 + args.augmented_views
+    films = len(x_train) // views
+    film_index = rng.integers(0, films, films) if bootstrap else np.arange(films)
+    w_valid = torch.from_numpy(weights["valid"])
+
+    def loss_fn(logits: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        return (nn.functional.cross_entropy(logits, y, reduction="none") * w).sum() / w.sum()
+
     optimiser = torch.optim.AdamW(params, lr=args.lr, weight_decay=1e-3)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimiser, factor=0.3, patience=1)
     state: dict[str, Any] = {"best_loss": float("inf"), "best_epoch": 0, "epochs_run": 0, "bootstrap": bootstrap, "seed": seed, "history": []}
@@ -192,6 +203,7 @@ def train_member(
     for epoch in range(1, args.epochs + 1):
         started = time.perf_counter()
         model.train()
+        train_index = film_index * views + rng.integers(0, views, len(film_index))
         order = torch.randperm(len(train_index), generator=generator).numpy()
         total = 0.0
         for start in range(0, len(order), BATCH):
@@ -201,12 +213,12 @@ def train_member(
             x = torch.from_numpy(x_train[index]).float()
             y = torch.from_numpy(y_train[index])
             optimiser.zero_grad(set_to_none=True)
-            loss = loss_fn(tail_forward(model, x), y)
+            loss = loss_fn(tail_forward(model, x), y, torch.from_numpy(w_train[index]))
             loss.backward()
             optimiser.step()
             total += float(loss.detach()) * len(index)
         logits = tail_logits(model, features["valid"])
-        valid_loss = float(nn.functional.cross_entropy(torch.from_numpy(logits), torch.from_numpy(labels["valid"]), weight=loss_fn.weight))
+        valid_loss = float(loss_fn(torch.from_numpy(logits), torch.from_numpy(labels["valid"]), w_valid))
         valid_acc = float((logits.argmax(1) == labels["valid"]).mean())
         scheduler.step(valid_loss)
         improved = valid_loss < state["best_loss"] - 1e-4
@@ -230,7 +242,7 @@ def train_member(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", required=True, type=Path)
+    parser.add_argument("--data", required=True, type=Path, action="append", help="a labelled collection (repeatable)")
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--cache", required=True, type=Path, help="prepared images, trunk features, member checkpoints")
     parser.add_argument("--name", default="cxr-covid3-lite")
@@ -239,6 +251,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--members-per-backbone", type=int, default=2)
     parser.add_argument("--exclude-label", action="append", default=[], help="leave a label out of training (repeatable)")
     parser.add_argument("--cap-source", action="append", default=[], help="SOURCE:LABEL=N keeps a seeded random N of those images")
+    parser.add_argument("--map-label", action="append", default=[], help="SOURCE:LABEL=CLASS trains those films as CLASS (SOURCE * for all)")
+    parser.add_argument("--augmented-views", type=int, default=0, help="augmented views per training film, besides the film itself")
+    parser.add_argument("--contrast-source", action="append", default=[], help="SOURCE=FACTOR weighs a same-source contrast more")
     parser.add_argument("--input-size", type=int, default=224)
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--patience", type=int, default=3)
@@ -263,28 +278,40 @@ def main(argv: list[str] | None = None) -> int:
         json.dumps([{"file": str(s.path), "label": s.label, "source": s.source, "patient_id": s.patient_id, "split": split_of[id(s)]} for s in ordered])
     )
     spec = PreprocessSpec(input_size=args.input_size)
-    images = prepared_images(ordered, spec, args.cache)
-    bounds, start = {}, 0
-    for name in ("train", "valid", "test"):
-        bounds[name] = (start, start + len(splits[name]))
-        start += len(splits[name])
-    labels_all = np.array([classes.index(s.label) for s in ordered], dtype=np.int64)
-    labels = {name: labels_all[a:b] for name, (a, b) in bounds.items()}
+    # Validation sees each film as it is and one augmented view (early stopping rewards holding up
+    # on degraded films too); calibration uses the films as they are. The test split is evaluated
+    # through the app (app.training.evaluate), not from cached features.
+    views = {"train": 1 + args.augmented_views, "valid": 2 if args.augmented_views else 1}
+    split_names = [split_of[id(s)] for s in ordered]
+    images, owners = prepared_views(ordered, split_names, spec, args.cache, views, args.seed)
+    view_split = np.array([split_names[i] for i in owners])
+    first_view = np.r_[True, owners[1:] != owners[:-1]]
+    film_labels = np.array([classes.index(s.label) for s in ordered], dtype=np.int64)
+    contrast = {k: float(v) for k, _, v in (item.partition("=") for item in args.contrast_source)}
+    film_weights = np.zeros(len(ordered), np.float32)
+    for name in ("train", "valid"):
+        members_of_split = [i for i, split in enumerate(split_names) if split == name]
+        film_weights[members_of_split] = view_weights([ordered[i] for i in members_of_split], classes, contrast)
+    select = {"train": view_split == "train", "valid": view_split == "valid", "valid_clean": (view_split == "valid") & first_view}
+    labels = {name: film_labels[owners[mask]] for name, mask in select.items()}
+    weights = {name: film_weights[owners[mask]] for name, mask in select.items()}
 
     members: list[MemberToWrite] = []
     histories: dict[str, Any] = {}
     starting_weights: dict[str, Any] = {}
     for b_index, backbone in enumerate(backbones):
         all_features = trunk_features(backbone, images, args.cache)
-        features = {name: all_features[a:b] for name, (a, b) in bounds.items()}
+        features = {name: all_features[mask] for name, mask in select.items()}
         starting_weights[backbone] = pretrained.provenance(backbone)
         for m_index in range(args.members_per_backbone):
             name = f"{backbone.replace('efficientnet_', '')}-{'abcdefgh'[m_index]}"
             seed = args.seed + 100 * b_index + m_index
-            model, state = train_member(backbone, features, labels, len(classes), args, seed, bootstrap=m_index > 0, checkpoint=args.cache / f"{name}.ckpt")
-            logits = tail_logits(model, features["valid"])
-            temperature = fit_temperature(logits, labels["valid"])
-            thresholds = choose_thresholds(calibrated_probabilities(logits, temperature), labels["valid"], classes)
+            model, state = train_member(
+                backbone, features, labels, weights, len(classes), args, seed, bootstrap=m_index > 0, checkpoint=args.cache / f"{name}.ckpt"
+            )
+            logits = tail_logits(model, features["valid_clean"])
+            temperature = fit_temperature(logits, labels["valid_clean"])
+            thresholds = choose_thresholds(calibrated_probabilities(logits, temperature), labels["valid_clean"], classes)
             metrics = {"best_epoch": state["best_epoch"], "valid_loss": round(state["best_loss"], 4), "epochs_run": state["epochs_run"], "bootstrap_resample": state["bootstrap"], "seed": seed}
             members.append(MemberToWrite(name, backbone, model, temperature, thresholds, metrics))
             histories[name] = state["history"]
@@ -297,13 +324,15 @@ def main(argv: list[str] | None = None) -> int:
         "trained_by": "app.training.train_pretrained (this repository)",
         "command": " ".join(["python -m app.training.train_pretrained", *(argv if argv is not None else sys.argv[1:])]),
         "date": date.today().isoformat(),
-        "data": str(args.data),
+        "data": ", ".join(f"{d.name}/" for d in args.data),  # collection names only: no path of the build machine
         "sources": dict(sorted(Counter(s.source for s in samples).items())),
         "images_by_source_and_label": {f"{k[0]}: {k[1]}": v for k, v in sorted(Counter((s.source, s.label) for s in samples).items())},
         "excluded_labels": args.exclude_label,
         "caps": args.cap_source,
         "classes": classes,
-        "label_mapping": {},
+        "label_mapping": {f"{source}: {label}": target for (source, label), target in label_mapping(args.map_label).items()},
+        "augmentation": {"augmented_views_per_film": args.augmented_views, "module": "app.training.collection_augment"} if args.augmented_views else None,
+        "weighting": {"rule": "classes equal, sources equal inside a class", "contrast_sources": contrast},
         "split_counts": describe(splits),
         "split_rule": "patient-level, stratified 70/15/15 (seeded); images without a patient id count as their own patient",
         "patients": len({s.patient_id for s in samples}),
@@ -316,7 +345,8 @@ def main(argv: list[str] | None = None) -> int:
         "training_seconds": round(train_seconds, 1),
         "training_seconds_parts": {"trunk_features": round(trunk_seconds, 1), "members": round(member_seconds, 1)},
         "method": "ImageNet EfficientNet-Lite trunk frozen (all stages but the last); last stage, head convolution and a new "
-        "classifier fine-tuned on cached trunk features; two members per backbone (all training data / bootstrap resample)",
+        f"classifier fine-tuned on cached trunk features of each film and {args.augmented_views} augmented views of it; "
+        f"{args.members_per_backbone} members per backbone (all training data / bootstrap resample)",
         "starting_weights": starting_weights,
         "threshold_rule": f"per class, highest threshold keeping validation sensitivity >= {TARGET_SENSITIVITY:.0%}",
         "history": histories,

@@ -26,6 +26,10 @@ def reason_text(detail: dict[str, Any]) -> str:
         return gettext("the majority vote (%(majority)s) differs from the mean-probability finding") % {"majority": detail["majority"]}
     if code == "gate_overridden":
         return gettext("analysed despite the quality gate (%(refusal)s)") % {"refusal": str(detail["refusal"]).replace("_", " ")}
+    if code == "partial_chest":
+        return gettext("the film may not show the whole chest")
+    if code == "unfamiliar_film":
+        return gettext("this film is unlike those the pack was trained on")
     return str(code)
 
 

@@ -16,11 +16,13 @@ import pydicom
 from pydicom.pixels import apply_modality_lut, apply_voi_lut
 
 from app.inference.errors import InputError
-from app.inference.io.image import LoadedImage, stretch_to_unit
+from app.inference.io.image import LoadedImage, chroma_measures, stretch_to_unit
 from app.inference.limits import MAX_PIXELS, MAX_SIDE
 
 # Modalities that are never a plain chest radiograph: refused with a precise reason before any
 # pixel is decoded.
+# The Manufacturer this app writes into its AI-result DICOM objects (app/dicom/results.py).
+OWN_MANUFACTURER = "CXR Workstation"
 NON_RADIOGRAPH_MODALITIES = {
     "CT": "a CT image",
     "MR": "an MR image",
@@ -71,6 +73,17 @@ def read_tags(ds: pydicom.Dataset) -> dict[str, str]:
     return {key: _tag_text(ds.get(keyword)) for key, keyword in TAGS.items() if ds.get(keyword) not in (None, "")}
 
 
+def refuse_derived_result(ds: pydicom.Dataset) -> None:
+    """A picture of a result is not a radiograph: this app's own AI results sent back to it (by a
+    PACS, or uploaded), and any secondary capture with burnt-in annotation (screenshots, exports of
+    another reader's result). Analysing them would put an AI finding about an AI picture in the record."""
+    image_type = {str(v).strip().upper() for v in (ds.get("ImageType") or [])}
+    if str(ds.get("Manufacturer", "")).strip() == OWN_MANUFACTURER and ("DERIVED" in image_type or str(ds.get("Modality", "")).upper() in ("SR", "OT")):
+        raise InputError("This file is an AI result made by a CXR Workstation (a picture or report of its finding), not a radiograph. Upload the original film.")
+    if {"DERIVED", "SECONDARY"} <= image_type and str(ds.get("BurnedInAnnotation", "")).strip().upper() == "YES":
+        raise InputError("This DICOM is a derived picture with burnt-in annotation (a screenshot or a result), not an original radiograph. Upload the original film.")
+
+
 def load_dicom(path: Path) -> LoadedImage:
     """Read a DICOM file. Every failure is an InputError with a readable reason: the file is
     untrusted input, and pydicom meets damaged or hostile bytes with many error types (struct.error,
@@ -94,6 +107,7 @@ def _load_dicom(path: Path) -> LoadedImage:
         raise InputError(
             f"This DICOM file is {NON_RADIOGRAPH_MODALITIES[modality]} (modality {modality}), not a chest radiograph."
         )
+    refuse_derived_result(ds)
     if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
         raise InputError("This DICOM file contains no image (it may be a report, a worklist entry or a DICOMDIR).")
 
@@ -125,7 +139,7 @@ def _load_dicom(path: Path) -> LoadedImage:
     notes: list[str] = []
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).upper()
     samples = int(ds.get("SamplesPerPixel", 1) or 1)
-    colourfulness = 0.0
+    colourfulness = coloured_fraction = 0.0
     if samples == 3 or stored.ndim == 3:
         rgb = stored.astype(np.float32)
         if photometric.startswith("YBR"):
@@ -133,7 +147,7 @@ def _load_dicom(path: Path) -> LoadedImage:
 
             rgb = convert_color_space(stored, photometric, "RGB").astype(np.float32)
         rgb /= max(float(rgb.max()), 1.0)
-        colourfulness = float(np.mean(rgb.max(axis=2) - rgb.min(axis=2)))
+        colourfulness, coloured_fraction = chroma_measures(rgb)
         values = rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
         notes.append("colour DICOM converted to grayscale")
     elif photometric == "PALETTE COLOR":
@@ -155,6 +169,7 @@ def _load_dicom(path: Path) -> LoadedImage:
         source_format="dicom",
         bits=bits,
         colourfulness=colourfulness,
+        coloured_fraction=coloured_fraction,
         metadata=tags,
         notes=notes,
     )

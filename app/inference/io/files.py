@@ -13,7 +13,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from app.inference.io.dicom import load_dicom
 from app.inference.errors import InputError
-from app.inference.io.image import LoadedImage, stretch_to_unit
+from app.inference.io.image import LoadedImage, chroma_measures, stretch_to_unit
 from app.inference.limits import MAX_FILE_BYTES, MAX_PIXELS, MAX_SIDE, MIN_SIDE
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -112,7 +112,7 @@ def _load_raster(path: Path, kind: str) -> LoadedImage:
 
 def _to_loaded(img: Image.Image, kind: str, notes: list[str]) -> LoadedImage:
     mode = img.mode
-    colourfulness = 0.0
+    colourfulness = coloured_fraction = 0.0
     bits = 8
     if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         values = np.asarray(img, dtype=np.float32)
@@ -133,7 +133,7 @@ def _to_loaded(img: Image.Image, kind: str, notes: list[str]) -> LoadedImage:
             mode = img.mode
         if mode == "RGB":
             rgb = np.asarray(img, dtype=np.float32) / 255.0
-            colourfulness = float(np.mean(rgb.max(axis=2) - rgb.min(axis=2)))
+            colourfulness, coloured_fraction = chroma_measures(rgb)
             gray = rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
             pixels = np.clip(gray, 0.0, 1.0).astype(np.float32)
         elif mode == "L":
@@ -145,5 +145,6 @@ def _to_loaded(img: Image.Image, kind: str, notes: list[str]) -> LoadedImage:
         source_format=kind,
         bits=bits,
         colourfulness=colourfulness,
+        coloured_fraction=coloured_fraction,
         notes=notes,
     )

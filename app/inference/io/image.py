@@ -20,6 +20,9 @@ class LoadedImage:
     source_format: str  # "png", "jpeg", "dicom"
     bits: int  # bits per sample in the source
     colourfulness: float = 0.0  # 0 for grayscale; mean chroma (0..1) for colour sources
+    # Share of pixels that are clearly coloured (chroma above COLOURED_CHROMA): a gray film with a
+    # coloured heatmap burnt into part of it has a low mean chroma but a large coloured share.
+    coloured_fraction: float = 0.0
     metadata: dict[str, Any] = field(default_factory=dict)  # patient/study tags (DICOM)
     notes: list[str] = field(default_factory=list)  # what was done to the pixels, for the user
 
@@ -61,3 +64,12 @@ def stretch_to_unit(values: np.ndarray, low_pct: float = 0.0, high_pct: float = 
         return np.zeros(values.shape, dtype=np.float32)
     out = (values - low) / (high - low)
     return np.clip(out, 0.0, 1.0, out=out).astype(np.float32, copy=False)
+
+
+COLOURED_CHROMA = 0.12
+
+
+def chroma_measures(rgb: np.ndarray) -> tuple[float, float]:
+    """(mean chroma, share of clearly coloured pixels) of an (H, W, 3) image in [0, 1]."""
+    chroma = rgb.max(axis=2) - rgb.min(axis=2)
+    return float(np.mean(chroma)), float(np.mean(chroma > COLOURED_CHROMA))

@@ -1,14 +1,19 @@
 """Install a model pack (a folder or a .zip) into the data directory, verified before it is used.
 
 Steps: unpack into a private staging folder (zip entries checked: no absolute paths, no '..', no
-links, bounded sizes) -> manifest schema -> every checksum -> a test inference on the built-in
-phantom -> move into place atomically -> optionally make it the active pack. Nothing is left
-behind when any step fails, and earlier packs stay installed so an administrator can switch back.
+links, bounded sizes, each entry written in a stream that stops at its declared size; a folder
+pack may hold only regular files and folders, never links) -> manifest schema (a name and version
+that cannot name a path) -> every checksum -> a test inference on the built-in phantom -> move
+into place atomically, inside the packs folder -> optionally make it the active pack. Nothing is
+left behind when any step fails (and a staging folder left by a killed import is removed by the
+next import and at start-up), and earlier packs stay installed so an administrator can switch back.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
+import stat
 import uuid
 import zipfile
 from pathlib import Path, PurePosixPath
@@ -30,6 +35,12 @@ if TYPE_CHECKING:
 
 MAX_PACK_BYTES = 2 * 2**30
 MAX_ENTRIES = 200
+# Weights and ONNX exports barely compress (about 1.1:1); an entry that claims to expand far more
+# than this is a decompression bomb, refused before anything is written.
+MAX_COMPRESSION_RATIO = 20
+COMPRESSION_CHECK_BYTES = 2**20
+STAGING_PREFIX = ".staging-"
+CHUNK = 2**20
 
 
 def _safe_extract(archive: Path, target: Path) -> None:
@@ -42,13 +53,56 @@ def _safe_extract(archive: Path, target: Path) -> None:
                 raise ModelPackError("the archive unpacks to more than 2 GB")
             for entry in entries:
                 name = PurePosixPath(entry.filename)
-                if name.is_absolute() or ".." in name.parts or "\\" in entry.filename:
+                if name.is_absolute() or ".." in name.parts or "\\" in entry.filename or "\x00" in entry.filename:
                     raise ModelPackError(f"the archive entry {entry.filename!r} points outside the pack folder")
                 if (entry.external_attr >> 16) & 0o170000 == 0o120000:
                     raise ModelPackError(f"the archive entry {entry.filename!r} is a symbolic link")
-            zf.extractall(target)
+                if entry.file_size > COMPRESSION_CHECK_BYTES and entry.file_size > MAX_COMPRESSION_RATIO * max(entry.compress_size, 1):
+                    raise ModelPackError(f"the archive entry {entry.filename!r} expands {entry.file_size // max(entry.compress_size, 1)} times: "
+                                         "not a model pack (a decompression bomb?)")
+            for entry in entries:
+                _extract_entry(zf, entry, target)
     except zipfile.BadZipFile as exc:
         raise ModelPackError(f"{archive.name} is not a readable zip archive ({exc})") from exc
+
+
+def _extract_entry(zf: zipfile.ZipFile, entry: zipfile.ZipInfo, target: Path) -> None:
+    """Write one entry, never more bytes than its header declares (a lying header is refused)."""
+    path = target.joinpath(*PurePosixPath(entry.filename).parts)
+    if entry.is_dir():
+        path.mkdir(parents=True, exist_ok=True)
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    written = 0
+    with zf.open(entry) as source, open(path, "xb") as out:
+        while chunk := source.read(CHUNK):
+            written += len(chunk)
+            if written > entry.file_size:
+                raise ModelPackError(f"the archive entry {entry.filename!r} holds more than the {entry.file_size} bytes it declares")
+            out.write(chunk)
+
+
+def _check_folder(source: Path) -> None:
+    """A folder pack holds regular files and folders only: a link could copy any file of this
+    computer into the pack (and the pack's files are served to every user)."""
+    count = 0
+    for current, folders, files in os.walk(source, followlinks=False):
+        for name in folders + files:
+            mode = os.lstat(os.path.join(current, name)).st_mode
+            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                kind = "a symbolic link" if stat.S_ISLNK(mode) else "not a regular file"
+                raise ModelPackError(f"{os.path.relpath(os.path.join(current, name), source)!r} in the pack folder is {kind}; a pack holds only files and folders")
+            count += 1
+            if count > MAX_ENTRIES:
+                raise ModelPackError(f"the folder holds more than {MAX_ENTRIES} entries; a model pack has far fewer")
+
+
+def remove_stale_staging(imported_dir: Path) -> int:
+    """Staging folders of imports that were killed (only one import runs at a time: the worker's)."""
+    stale = [p for p in imported_dir.glob(STAGING_PREFIX + "*") if p.is_dir() and not p.is_symlink()] if imported_dir.is_dir() else []
+    for path in stale:
+        shutil.rmtree(path, ignore_errors=True)
+    return len(stale)
 
 
 def _pack_root(folder: Path) -> Path:
@@ -90,18 +144,25 @@ def import_pack(source: Path, imported_dir: Path, *, activate: bool = False) -> 
     if not source.exists():
         raise ModelPackError(f"{source} does not exist")
     imported_dir.mkdir(parents=True, exist_ok=True)
-    staging = imported_dir / f".staging-{uuid.uuid4().hex}"
+    remove_stale_staging(imported_dir)
+    staging = imported_dir / f"{STAGING_PREFIX}{uuid.uuid4().hex}"
     try:
+        if source.is_symlink():
+            raise ModelPackError(f"{source.name} is a symbolic link; choose the pack itself")
         if source.is_file():
             staging.mkdir()
             _safe_extract(source, staging)
         else:
-            shutil.copytree(source, staging, symlinks=False)
+            _check_folder(source)
+            shutil.copytree(source, staging, symlinks=True)
+            _check_folder(staging)  # a link made between the check and the copy is copied as a link: refuse it too
         root = _pack_root(staging)
         pack = read_manifest(root)
         verify(pack)
         smoke_test(pack)
         final = imported_dir / f"{pack.name}-{pack.version}"
+        if final.resolve().parent != imported_dir.resolve():
+            raise ModelPackError("the pack's name and version do not make a folder inside the packs folder", pack=pack.name)
         if final.exists() or any(p.name == pack.name and p.version == pack.version for p in pack_registry.installed(imported_dir)[0]):
             raise ModelPackError(f"{pack.label} is already installed", pack=pack.name)
         root.replace(final)

@@ -19,6 +19,9 @@ manifest.json (format_version 1):
          "sha256": "...", "input_size": 224, "normalization": {"mean": 0.5, "std": 0.25},
          "temperature": 1.0, "thresholds": {"COVID-19": 0.5, "Normal": 0.5}}
       ],
+      "familiarity": {"network": "familiarity.onnx", "network_sha256": "...",   # optional: the
+                      "reference": "familiarity.npz", "reference_sha256": "...",  # "unlike the
+                      "threshold": 9.1},                                          # training films" check
       "provenance": {...}, "evaluation": {...}
     }
 
@@ -29,6 +32,7 @@ downloads anything. Every problem is a ModelPackError naming the pack, the membe
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,9 +45,13 @@ from app.inference import architectures
 if TYPE_CHECKING:
     from torch import nn
 from app.inference.errors import ModelPackError
+from app.inference.familiarity import FamiliaritySpec
 from app.inference.preprocess import PreprocessSpec
 
 FORMAT_VERSION = 1
+# A pack's name and version become a folder name (NAME-VERSION) in the packs folder: letters,
+# digits, '.', '-' and '_' only, starting with a letter or digit, so no manifest can name a path.
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 MANIFEST = "manifest.json"
 DEFAULT_REVIEW_THRESHOLD = 0.75
 DEFAULT_MIN_AGREEMENT = 2 / 3
@@ -90,6 +98,7 @@ class ModelPack:
     intended_use: str
     manifest: dict[str, Any] = field(repr=False)
     normal_classes: tuple[str, ...] = ()
+    familiarity: FamiliaritySpec | None = None  # app/inference/familiarity.py
 
     def is_positive(self, finding: str) -> bool:
         """A finding counts as positive unless the pack declares it normal (never guessed from names)."""
@@ -135,10 +144,14 @@ def read_manifest(folder: str | Path) -> ModelPack:
         raise ModelPackError(f"{MANIFEST} in {root} must hold a JSON object")
 
     name = _require(raw, "name", str, "", None)
+    if not SAFE_NAME.fullmatch(name) or ".." in name:
+        raise ModelPackError(f"the pack name {name[:80]!r} is not allowed: use 1-64 letters, digits, '.', '-' or '_'")
     fmt = _require(raw, "format_version", int, "", name)
     if fmt != FORMAT_VERSION:
         raise ModelPackError(f"format_version {fmt} is not supported (this app reads {FORMAT_VERSION})", pack=name)
     version = _require(raw, "version", str, "", name)
+    if not SAFE_NAME.fullmatch(version) or ".." in version:
+        raise ModelPackError(f"the version {version[:80]!r} is not allowed: use 1-64 letters, digits, '.', '-' or '_'", pack=name)
     validated = _require(raw, "validated", bool, "", name)
     intended_use = _require(raw, "intended_use", str, "", name)
     classes = _require(raw, "classes", list, "", name)
@@ -201,6 +214,25 @@ def read_manifest(folder: str | Path) -> ModelPack:
         intended_use=intended_use,
         manifest=raw,
         normal_classes=tuple(normal_classes),
+        familiarity=_read_familiarity(raw.get("familiarity"), name),
+    )
+
+
+def _read_familiarity(entry: Any, pack: str) -> FamiliaritySpec | None:
+    if entry is None:
+        return None
+    if not isinstance(entry, dict):
+        raise ModelPackError("'familiarity' must be an object", pack=pack)
+    where = "familiarity."
+    threshold = entry.get("threshold")
+    if not isinstance(threshold, (int, float)) or isinstance(threshold, bool) or not threshold > 0:
+        raise ModelPackError("familiarity.threshold must be a positive number", pack=pack)
+    return FamiliaritySpec(
+        network=_plain_file_name(_require(entry, "network", str, where, pack), pack, "familiarity"),
+        network_sha256=_sha256_field(_require(entry, "network_sha256", str, where, pack), "network_sha256", pack, "familiarity"),
+        reference=_plain_file_name(_require(entry, "reference", str, where, pack), pack, "familiarity"),
+        reference_sha256=_sha256_field(_require(entry, "reference_sha256", str, where, pack), "reference_sha256", pack, "familiarity"),
+        threshold=float(threshold),
     )
 
 
@@ -308,10 +340,15 @@ def load_member(pack: ModelPack, member: MemberSpec, *, verify: bool = True) -> 
 
 
 def verify(pack: ModelPack) -> None:
+    from app.inference.familiarity import verified_file
+
     for member in pack.members:
         verify_member_file(pack, member)
         if member.onnx:
             verify_member_file(pack, member, onnx=True)
+    if pack.familiarity is not None:
+        verified_file(pack.root, pack.familiarity.network, pack.familiarity.network_sha256, pack.name)
+        verified_file(pack.root, pack.familiarity.reference, pack.familiarity.reference_sha256, pack.name)
 
 
 def save_weights(model: nn.Module, path: Path, *, half: bool = True) -> str:
