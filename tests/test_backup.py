@@ -62,6 +62,43 @@ def test_backup_wipe_restore_gives_back_the_same_records_and_files(live_data: Da
     assert (restored / "secret_key").is_file()
 
 
+def test_a_restore_runs_no_job_of_the_old_computer_and_keeps_every_file_private(live_data: DataDir, tmp_path: Path) -> None:
+    connection = sqlite3.connect(live_data.db_path)
+    connection.execute("CREATE TABLE jobs_job (id INTEGER PRIMARY KEY, kind TEXT, state TEXT, error TEXT, finished_at TEXT, worker_id TEXT)")
+    connection.executemany(
+        "INSERT INTO jobs_job (kind, state, error, worker_id) VALUES (?, ?, '', 'w')",
+        [("maintenance.backup", "running"), ("clinical.send_result", "queued"), ("clinical.analyse_study", "queued"), ("maintenance.backup", "succeeded")],
+    )
+    connection.commit()
+    connection.close()
+    archive = backup.create(live_data, tmp_path / "usb")
+
+    restored = tmp_path / "new-laptop"
+    backup.restore(archive, restored)
+    rows = sqlite3.connect(restored / "db.sqlite3").execute("SELECT kind, state, error FROM jobs_job ORDER BY id").fetchall()
+    assert [(kind, state) for kind, state, _ in rows] == [
+        ("maintenance.backup", "cancelled"), ("clinical.send_result", "cancelled"), ("clinical.analyse_study", "queued"), ("maintenance.backup", "succeeded"),
+    ]
+    assert "belongs to the computer it was made on" in rows[0][2]
+    modes = {p.relative_to(restored).as_posix(): p.stat().st_mode & 0o777 for p in [restored, *restored.rglob("*")]}
+    assert {mode for name, mode in modes.items() if (restored / name).is_file()} == {0o600}, modes
+    assert {mode for name, mode in modes.items() if (restored / name).is_dir()} == {0o700}, modes
+
+
+def test_start_up_tightens_files_left_open(tmp_path: Path) -> None:
+    data = DataDir(tmp_path / "data")
+    data.prepare()
+    (data.derived / "study-9").mkdir(mode=0o755)
+    (data.derived / "study-9" / "overlay.png").write_bytes(b"x")
+    (data.derived / "study-9" / "overlay.png").chmod(0o644)
+    data.db_path.write_bytes(b"")
+    data.db_path.chmod(0o644)
+    data.prepare()  # what every start-up runs
+    assert (data.derived / "study-9").stat().st_mode & 0o777 == 0o700
+    assert (data.derived / "study-9" / "overlay.png").stat().st_mode & 0o777 == 0o600
+    assert data.db_path.stat().st_mode & 0o777 == 0o600
+
+
 def test_a_damaged_archive_is_detected(live_data: DataDir, tmp_path: Path) -> None:
     archive = backup.create(live_data, tmp_path / "usb")
     damaged = tmp_path / "damaged.zip"

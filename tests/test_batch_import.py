@@ -123,6 +123,51 @@ class BatchImportTestCase(BaseTestCase):
         self.assertContains(r, "removable media")
         self.assertFalse(ImportBatch.objects.exists())
 
+    def test_a_nul_byte_or_an_overlong_folder_name_is_refused_not_an_error(self) -> None:
+        self.client.login(username="bob", password=PASSWORD)
+        for folder in (str(self.folder) + "\x00/etc", "/" + "a" * 5000):
+            r = self.client.post(reverse("batch_import_start"), {"folder": folder})
+            self.assertEqual(r.status_code, 200)
+            self.assertContains(r, "full path")
+        self.assertFalse(ImportBatch.objects.exists())
+
+    def test_links_inside_an_allowed_folder_are_listed_but_never_followed(self) -> None:
+        outside = self.tmp_path.parent / f"{self.tmp_path.name}-elsewhere"
+        outside.mkdir()
+        secret = outside / "other-patient.png"
+        shutil.copy(self.folder / "RFC-0000.png", secret)
+        (self.folder / "outside_link.png").symlink_to(secret)
+        (self.folder / "passwd.dcm").symlink_to("/etc/passwd")
+        (self.folder / "linked-folder").symlink_to(outside, target_is_directory=True)
+        batch = batch_import.start(self.folder, self.radiographer)
+        self.run_import()
+        messages = dict(batch.items.values_list("path", "message"))
+        for link in ("outside_link.png", "passwd.dcm"):
+            self.assertIn("links are not followed", messages[str(self.folder / link)])
+        self.assertFalse(any("linked-folder" in path for path in messages))  # a linked folder is not entered
+        self.assertEqual(Study.objects.count(), 4)  # the four real films, not the linked one
+
+    def test_mount_folders_count_as_removable_only_with_a_removable_device(self) -> None:
+        from app.platform import removable_media
+
+        mounts = self.tmp_path / "mounts"
+        mounts.write_text(
+            "/dev/sda1 / ext4 rw 0 0\n"
+            "//server/share /mnt/share cifs rw 0 0\n"
+            "/dev/sdz1 /media/usb\\040stick vfat rw 0 0\n"
+        )
+        real = removable_media.is_removable_device
+        removable_media.is_removable_device = lambda device: device == "/dev/sdz1"
+        try:
+            found = removable_media.removable_mounts(mounts)
+        finally:
+            removable_media.is_removable_device = real
+        self.assertEqual(found, [Path("/media/usb stick")])  # not the network share under /mnt, not /
+        self.assertFalse(removable_media.is_removable_device("//server/share"))
+        # With nothing removable mounted, /mnt and /media are not offered to a radiographer.
+        roots = batch_import.allowed_roots()
+        self.assertFalse(any(str(r) in ("/mnt", "/media", "/run/media") for r in roots), roots)
+
     def test_the_folder_is_listed_by_the_worker_not_in_the_request(self) -> None:
         self.client.login(username="bob", password=PASSWORD)
         self.client.post(reverse("batch_import_start"), {"folder": str(self.folder)})

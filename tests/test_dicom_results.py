@@ -67,6 +67,28 @@ class DicomResultsTestCase(BaseTestCase):
         evidence = sr.CurrentRequestedProcedureEvidenceSequence[0].ReferencedSeriesSequence[0].ReferencedSOPSequence[0]
         self.assertEqual(evidence.ReferencedSOPInstanceUID, sc.SOPInstanceUID)
 
+    def test_the_app_refuses_its_own_ai_result_sent_back_to_it(self) -> None:
+        study = self.upload(DICOM_MONO2, "chest.dcm")
+        studies = Study.objects.count()
+        for kind in ("sc", "sr"):
+            returned = self.export(study, kind)
+            self.client.post(reverse("upload"), {"files": [SimpleUploadedFile(f"result-{kind}.dcm", returned)]})
+            self.run_jobs()
+        self.assertEqual(Study.objects.count(), studies)  # no "COVID-19 78%" study made of a picture of a result
+        # The same picture stripped of our name is still refused: a derived image with burnt-in text.
+        sc = pydicom.dcmread(io.BytesIO(self.export(study, "sc")))
+        sc.Manufacturer = "Someone else"
+        import tempfile
+
+        from app.inference.errors import InputError
+        from app.inference.io.files import load_image
+
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "foreign-sc.dcm"
+            sc.save_as(path)
+            with self.assertRaisesRegex(InputError, "burnt-in annotation"):
+                load_image(path)
+
     def test_a_png_study_gets_a_stable_study_uid_and_the_patient_record(self) -> None:
         patient = Patient.objects.create(patient_id="RFC-0042", full_name="Amina Okoro", sex="F")
         study = self.upload(a_radiograph(), "chest.jpg", patient)

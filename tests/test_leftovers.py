@@ -45,6 +45,7 @@ class LeftoversTestCase(BaseTestCase):
             touch(data.backups / "cxr-backup-k3j4h5" / "db.sqlite3"),
             touch(folder / "cxr-backup-20261123-020000.zip.partial"),
             touch(data.root / ".secret_key.4242.abcd"),
+            touch(data.model_packs / ".staging-5f2e9c" / "member.pt"),  # a pack import killed half-way
         ]
         WorkerHeartbeat.objects.create(worker_id="dead:1:x", hostname="here", pid=1, last_seen=timezone.now())
 
@@ -59,6 +60,8 @@ class LeftoversTestCase(BaseTestCase):
         self.assertEqual(WorkerHeartbeat.objects.count(), 0)
         self.assertEqual(removed["unfinished uploads"], 1)
         self.assertEqual(removed["partial backup archives"], 1)
+        self.assertFalse((data.model_packs / ".staging-5f2e9c").exists())
+        self.assertEqual(removed["staging folders of interrupted pack imports"], 1)
 
     def test_initialize_cleans_on_a_single_workstation_only(self) -> None:
         leftover = touch(settings.DATA_DIR.originals / ".incoming-feed")
