@@ -59,8 +59,8 @@ class AccessMatrixTestCase(BaseTestCase):
             "study_dicom": {"pk": self.study.pk, "kind": "sr"},
             "batch_import_detail": {"pk": batch.pk},
             "batch_import_resume": {"pk": batch.pk},
-            "model_card_pack": {"name": "cxr-covid3-lite", "version": "2.0.0"},
-            "pack_file": {"name": "cxr-covid3-lite", "version": "2.0.0", "path": "evaluation/test-roc.png"},
+            "model_card_pack": {"name": "cxr-4class-lite", "version": "3.0.0"},
+            "pack_file": {"name": "cxr-4class-lite", "version": "3.0.0", "path": "evaluation/test-roc.png"},
         }
 
     def test_every_url_is_in_the_access_table(self) -> None:

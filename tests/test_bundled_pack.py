@@ -12,13 +12,13 @@ import pytest
 from app.inference.engine import Engine
 from app.inference.packs.manifest import load_member, read_manifest, verify
 from app.platform.install_dir import BUNDLED_MODELS_DIR
-from tests.shared_data import COVID_RADIOGRAPHY, requires_covid_radiography
+from tests.shared_data import SHARED, requires_covid_radiography
 
 pytestmark = pytest.mark.slow
 
-PACK_DIR = BUNDLED_MODELS_DIR / "cxr-covid3-lite"
-SPECIFIED = ["COVID-19", "Normal", "Viral Pneumonia"]
-MAX_PACK_BYTES = 100 * 10**6
+PACK_DIR = BUNDLED_MODELS_DIR / "cxr-4class-lite"
+SPECIFIED = ["COVID-19", "Lung Opacity", "Normal", "Viral Pneumonia"]
+MAX_PACK_BYTES = 110 * 10**6  # weights, ONNX exports and the familiarity check together
 
 
 @pytest.fixture(scope="module")
@@ -34,10 +34,11 @@ def test_it_is_the_only_bundled_pack_and_declares_what_the_app_needs() -> None:
     assert pack.validated is False
     assert pack.preprocessing.input_size == 224
     assert pack.preprocessing.detail_size is None  # the full image, not 64 px of detail
-    assert len(pack.members) == 6
-    assert sum(m.architecture.startswith("efficientnet_lite") for m in pack.members) >= 3
-    size = sum(f.stat().st_size for f in PACK_DIR.iterdir() if f.suffix == ".pt")
-    assert size <= MAX_PACK_BYTES, f"pack weights are {size / 1e6:.0f} MB"
+    assert len(pack.members) >= 3
+    assert all(m.architecture.startswith("efficientnet_lite") and m.onnx for m in pack.members)
+    assert pack.familiarity is not None
+    size = sum(f.stat().st_size for f in PACK_DIR.iterdir() if f.is_file())
+    assert size <= MAX_PACK_BYTES, f"the pack is {size / 1e6:.0f} MB"
 
 
 def test_its_checksums_hold_and_every_member_loads() -> None:
@@ -52,7 +53,10 @@ def test_its_model_card_states_the_evaluation_and_the_missing_class() -> None:
     manifest = json.loads((PACK_DIR / "manifest.json").read_text())
     card = (PACK_DIR / "MODEL_CARD.md").read_text()
     assert "NOT VALIDATED: Demonstration model, not for diagnosis" in card
-    assert "Lung Opacity" in card  # declared unavailable, not faked
+    assert "Lung Opacity here means" in card  # what the class was made of
+    for section in ("Pneumonia against normal inside one source", "Resolution sweep", "Part-films through the whole app", "Leave one source out"):
+        assert section in card, section
+    assert "/work/" not in card and "/home/" not in card and "/tmp/" not in card  # no path of the build machine
     test = manifest["evaluation"]["test"]["ensemble"]
     assert test["macro_auroc"]["ci95"] is not None
     for source in manifest["provenance"]["starting_weights"].values():
@@ -68,7 +72,9 @@ def held_out_test_films(per_class: int) -> dict[str, list[Path]]:
     from app.training.train_pretrained import select_samples
 
     prov = read_manifest(PACK_DIR).manifest["provenance"]
-    args = argparse.Namespace(data=COVID_RADIOGRAPHY, exclude_label=prov["excluded_labels"], cap_source=prov["caps"], seed=prov["seed"])
+    folders = [SHARED / name.strip().rstrip("/") for name in prov["data"].split(",")]
+    mapping = [f"{where.replace(': ', ':')}={target}" for where, target in prov["label_mapping"].items()]
+    args = argparse.Namespace(data=folders, exclude_label=prov["excluded_labels"], cap_source=prov["caps"], map_label=mapping, seed=prov["seed"])
     test = split_samples(select_samples(args), seed=prov["seed"])["test"]
     films: dict[str, list[Path]] = {}
     for label in SPECIFIED:
@@ -83,9 +89,12 @@ def test_it_finds_the_right_class_on_held_out_real_films(engine: Engine) -> None
         assert len(paths) == 6
         answers = [engine.analyse(path, heatmap=False).result["consensus"] for path in paths]
         correct = sum(a["finding"] == label for a in answers)
-        # The recorded test accuracy is far higher; 5 of 6 per class leaves room for one honest miss.
-        assert correct >= 5, f"{label}: {[a['finding'] for a in answers]}"
-        assert all(a["members"] == 6 for a in answers)
+        # Lung Opacity and Viral Pneumonia look alike on a film (the card shows how often they are
+        # taken for each other); every film of a disease class must at least not be called Normal.
+        assert correct >= 4, f"{label}: {[a['finding'] for a in answers]}"
+        if label != "Normal":
+            assert all(a["finding"] != "Normal" for a in answers) or correct >= 5, f"{label}: {[a['finding'] for a in answers]}"
+        assert all(a["members"] == len(read_manifest(PACK_DIR).members) for a in answers)
         assert all(a["positive"] == (a["finding"] != "Normal") for a in answers)
 
 

@@ -176,7 +176,7 @@ def test_the_whole_clinical_path(app: LaunchedApp, tiny_pack_dir: Path, tmp_path
         # The model card, then a new pack from a USB stick's .zip: installed, activated, used by
         # the very next analysis without a restart, and rolled back.
         page.click("text=About the model")
-        assert "cxr-covid3-lite 2.0.0" in page.inner_text("h1")
+        assert "cxr-4class-lite 3.0.0" in page.inner_text("h1")
         assert page.locator(".model-card img").count() >= 2
         shot("11-model-card")
         pack_zip = shutil.make_archive(str(tmp_path / "tiny-pack"), "zip", tiny_pack_dir)
@@ -200,9 +200,9 @@ def test_the_whole_clinical_path(app: LaunchedApp, tiny_pack_dir: Path, tmp_path
         shot("13-analysed-by-the-new-pack")
         log_in_as("admin")
         page.goto(app.url + "admin/packs/")
-        page.click("text=Roll back to cxr-covid3-lite 2.0.0")
-        page.wait_for_selector("text=cxr-covid3-lite 2.0.0 is now the active pack")
-        assert "cxr-covid3-lite 2.0.0" in page.inner_text("tr.active-pack")
+        page.click("text=Roll back to cxr-4class-lite 3.0.0")
+        page.wait_for_selector("text=cxr-4class-lite 3.0.0 is now the active pack")
+        assert "cxr-4class-lite 3.0.0" in page.inner_text("tr.active-pack")
         shot("14-rolled-back")
         browser.close()
 

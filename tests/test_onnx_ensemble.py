@@ -20,7 +20,7 @@ from app.inference.packs.writer import MemberToWrite, write_pack
 from app.inference.preprocess import PreprocessSpec
 from tests.shared_data import cxr_files, requires_shared
 
-BUNDLED = BUNDLED_MODELS_DIR / "cxr-covid3-lite"
+BUNDLED = BUNDLED_MODELS_DIR / "cxr-4class-lite"
 
 
 @pytest.fixture(scope="module")

@@ -73,7 +73,7 @@ class PacksPageTestCase(BaseTestCase):
         self.assertEqual(job.state, JobState.SUCCEEDED, job.error)
         page = self.client.get(reverse("pack_list"))
         self.assertContains(page, "tiny-test 0.0.2")
-        self.assertContains(page, "cxr-covid3-lite")  # the bundled pack, still installed and active
+        self.assertContains(page, "cxr-4class-lite")  # the bundled pack, still installed and active
         before = pack_registry.select_active(settings.DATA_DIR.model_packs)
 
         self.client.post(reverse("pack_activate"), {"name": "tiny-test", "version": "0.0.2"})

@@ -62,9 +62,9 @@ def test_it_installs_a_pack_with_onnx_exports_and_refuses_one_without(tmp_path: 
     def import_pack(folder: Path) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "app.inference", "import-pack", str(folder)], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
 
-    pack = shutil.copytree(BUNDLED_MODELS_DIR / "cxr-covid3-lite", tmp_path / "pack")
+    pack = shutil.copytree(BUNDLED_MODELS_DIR / "cxr-4class-lite", tmp_path / "pack")
     manifest = (pack / "manifest.json").read_text()
-    (pack / "manifest.json").write_text(manifest.replace('"version": "2.0.0"', '"version": "2.0.1"'))
+    (pack / "manifest.json").write_text(manifest.replace('"version": "3.0.0"', '"version": "3.0.1"'))
     done = import_pack(pack)
     assert done.returncode == 0, done.stdout + done.stderr
     assert any((tmp_path / "data" / "model_packs").rglob("lite2-b.onnx"))

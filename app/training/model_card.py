@@ -182,36 +182,10 @@ def render(manifest: dict[str, Any], notes: str = "") -> str:
                 f"![{example['file']}](evaluation/{example['image']})",
                 "",
             ]
-    if manifest.get("shortcut_checks"):
-        lines += _shortcut_section(manifest["shortcut_checks"], classes)
     limitations = manifest.get("limitations", [])
     if limitations:
         lines += ["## Limitations", ""] + [f"- {item}" for item in limitations] + [""]
     return "\n".join(lines)
-
-
-def _shortcut_section(checks: dict[str, Any], classes: list[str]) -> list[str]:
-    lines = ["## Shortcut checks (app/training/shortcut_checks.py)", ""]
-    probe = checks.get("source_probe")
-    if probe:
-        lines += [
-            f"Source probe: {probe['task']}, logistic regression on pooled frozen ImageNet trunk features, "
-            f"{probe['train_images']} training films, {probe['test_images']} test films: AUROC {probe['auroc']:.3f}.",
-            "",
-        ]
-    runs = [(key, value) for key, value in checks.items() if key != "source_probe"]
-    if runs:
-        lines += [
-            "One member retrained with a source left out of training, then asked about that source's held-out test films:",
-            "",
-            "| left out of training | backbone | test films of that source | " + " | ".join(f"said {c}" for c in classes) + " | rest of test: accuracy |",
-            "|---|---|---|" + "---|" * len(classes) + "---|",
-        ]
-        for _, run in runs:
-            said = " | ".join(f"{run['left_out_test']['predicted'][c]:.1%}" for c in classes)
-            lines.append(f"| {run['left_out']} | {run['backbone']} | {run['left_out_test']['n']} | {said} | {run['rest_of_test']['accuracy']:.1%} |")
-        lines.append("")
-    return lines
 
 
 def _external_sources(manifest: dict[str, Any]) -> list[str]:
