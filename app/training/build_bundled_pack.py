@@ -49,7 +49,7 @@ LIMITATIONS = [
     "Viral Pneumonia was learnt from paediatric films only (Kermany, ages 1-5, one hospital in Guangzhou): on adults the class is untested, and adult pneumonia is expected as Lung Opacity.",
     "COVID-19 films come from one public database without patient ids, assembled from many hospitals, papers and web collections; its held-out numbers can be inflated by near-duplicates of one patient in different splits.",
     "Every class still comes from few collections, so part of what separates them can be the collection; the augmentation, the source weighting and the same-source checks reduce this and measure it, they do not remove it. The unfamiliar-film check flags films unlike the training collections for review.",
-    "The trunks (all stages but the last) keep their ImageNet weights; only the last stage, the head convolution and the classifier were trained (CPU budget). A GPU run with full fine-tuning would likely do better.",
+    "The trunks (all stages but the last two) keep their ImageNet weights; only the last two stages, the head convolution and the classifier were trained, on cached features of three views per film (CPU budget). A GPU run with full fine-tuning and fresh augmentation every epoch would likely do better.",
     "Films under 128 px on their short side are refused by the app as too small to read; between 128 and 224 px the pack sees less detail than it was built for.",
     "Not clinically validated. Every number here is from retrospective public data, not from a prospective clinical study.",
 ]
@@ -63,7 +63,8 @@ def training_args(shared: Path, cache: Path, out: Path) -> list[str]:
             "--map-label", "nih-cxr14:Pneumonia=Lung Opacity", "--map-label", "kermany:Bacterial Pneumonia=Lung Opacity",
             "--cap-source", "kaggle-radiography:Normal=2500", "--cap-source", "kermany:Bacterial Pneumonia=1300",
             "--augmented-views", str(AUGMENTED_VIEWS), "--contrast-source", "nih-cxr14=2", "--contrast-source", "kermany=1.5",
-            "--epochs", "8", "--patience", "2", "--members-per-backbone", str(MEMBERS_PER_BACKBONE)]
+            "--trainable-stages", "2", "--schedule", "cosine", "--epochs", "4", "--lr", "3e-4", "--weight-decay", "0.05", "--label-smoothing", "0.1",
+            "--members-per-backbone", str(MEMBERS_PER_BACKBONE)]
     for backbone in BACKBONES:
         args += ["--backbone", backbone]
     for item in LIMITATIONS:

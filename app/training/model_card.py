@@ -146,8 +146,7 @@ def render(manifest: dict[str, Any], notes: str = "") -> str:
         lines += [
             f"- Split rule: {prov.get('split_rule')}; counts per split and class: {prov.get('split_counts')}.",
             f"- Label mapping before training: {prov.get('label_mapping') or 'none'}.",
-            f"- Trained {prov.get('date')} on {prov.get('device')} in {prov.get('training_seconds')} s; up to {prov.get('epochs_max')} epochs, "
-            f"early stopping after {prov.get('patience')} epochs without validation-loss improvement; seed {prov.get('seed')}.",
+            f"- Trained {prov.get('date')} on {prov.get('device')} in {prov.get('training_seconds')} s; {_schedule_text(prov)}; seed {prov.get('seed')}.",
             f"- Calibration: one temperature per member fitted on the validation split; thresholds: {prov.get('threshold_rule')}.",
             f"- Reproduce: `{prov.get('rebuild') or prov.get('command')}`",
             "",
@@ -186,6 +185,14 @@ def render(manifest: dict[str, Any], notes: str = "") -> str:
     if limitations:
         lines += ["## Limitations", ""] + [f"- {item}" for item in limitations] + [""]
     return "\n".join(lines)
+
+
+def _schedule_text(prov: dict[str, Any]) -> str:
+    schedule = prov.get("schedule") or {"name": "plateau"}
+    if schedule["name"] == "cosine":
+        return (f"{prov.get('epochs_max')} epochs, cosine learning rate from {schedule['lr']:g}, weight decay {schedule['weight_decay']:g}, "
+                f"label smoothing {schedule['label_smoothing']:g}, the epoch with the lowest validation loss kept")
+    return f"up to {prov.get('epochs_max')} epochs, early stopping after {prov.get('patience')} epochs without validation-loss improvement"
 
 
 def _external_sources(manifest: dict[str, Any]) -> list[str]:

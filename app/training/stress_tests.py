@@ -65,7 +65,7 @@ def shrunk(pixels: np.ndarray, short_side: int) -> np.ndarray | None:
     if scale > 1.0:
         return None
     size = (max(1, round(pixels.shape[1] * scale)), max(1, round(pixels.shape[0] * scale)))
-    return cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
+    return np.clip(cv2.resize(pixels, size, interpolation=cv2.INTER_AREA), 0.0, 1.0)
 
 
 def auroc_with_interval(labels: np.ndarray, scores: np.ndarray, seed: int = 0) -> dict[str, float]:

@@ -59,28 +59,28 @@ BATCH = 64
 SAMPLES = "samples.json"  # in the cache: every image used, in cache order, with its split
 
 
-def frozen_stage_count(model: nn.Module) -> int:
-    return len(model.blocks) - TRAINABLE_STAGES
+def frozen_stage_count(model: nn.Module, trainable: int = TRAINABLE_STAGES) -> int:
+    return len(model.blocks) - trainable
 
 
-def trunk_forward(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """The frozen part: stem and every stage but the last TRAINABLE_STAGES."""
+def trunk_forward(model: nn.Module, x: torch.Tensor, trainable: int = TRAINABLE_STAGES) -> torch.Tensor:
+    """The frozen part: stem and every stage but the last `trainable`."""
     x = model.bn1(model.conv_stem(x))
-    for stage in model.blocks[: frozen_stage_count(model)]:
+    for stage in model.blocks[: frozen_stage_count(model, trainable)]:
         x = stage(x)
     return x
 
 
-def tail_forward(model: nn.Module, features: torch.Tensor) -> torch.Tensor:
+def tail_forward(model: nn.Module, features: torch.Tensor, trainable: int = TRAINABLE_STAGES) -> torch.Tensor:
     """The fine-tuned part, from cached trunk features to logits (timm's own head)."""
     x = features
-    for stage in model.blocks[frozen_stage_count(model) :]:
+    for stage in model.blocks[frozen_stage_count(model, trainable) :]:
         x = stage(x)
     return model.forward_head(model.bn2(model.conv_head(x)))
 
 
-def tail_parameters(model: nn.Module) -> list[nn.Parameter]:
-    parts: list[nn.Module] = [*model.blocks[frozen_stage_count(model) :], model.conv_head, model.bn2, model.classifier]
+def tail_parameters(model: nn.Module, trainable: int = TRAINABLE_STAGES) -> list[nn.Parameter]:
+    parts: list[nn.Module] = [*model.blocks[frozen_stage_count(model, trainable) :], model.conv_head, model.bn2, model.classifier]
     return [p for part in parts for p in part.parameters()]
 
 
@@ -121,8 +121,12 @@ def to_input(images_u8: np.ndarray) -> torch.Tensor:
     return x.expand(-1, 3, -1, -1).contiguous(memory_format=torch.channels_last)
 
 
-def trunk_features(backbone: str, images: np.ndarray, cache: Path) -> np.ndarray:
-    path = cache / f"features-{backbone}.npy"
+def features_file(cache: Path, backbone: str, trainable: int) -> Path:
+    return cache / (f"features-{backbone}.npy" if trainable == 1 else f"features-{backbone}-last{trainable}.npy")
+
+
+def trunk_features(backbone: str, images: np.ndarray, cache: Path, trainable: int = TRAINABLE_STAGES) -> np.ndarray:
+    path = features_file(cache, backbone, trainable)
     if path.is_file():
         features = np.load(path)
         if len(features) == len(images):
@@ -132,7 +136,7 @@ def trunk_features(backbone: str, images: np.ndarray, cache: Path) -> np.ndarray
     parts = []
     with torch.inference_mode():
         for start in range(0, len(images), BATCH):
-            parts.append(trunk_forward(model, to_input(images[start : start + BATCH])).half().numpy())
+            parts.append(trunk_forward(model, to_input(images[start : start + BATCH]), trainable).half().numpy())
             if start // BATCH % 20 == 0:
                 log.info("%s trunk: %d/%d images (%.0f s)", backbone, start + BATCH, len(images), time.perf_counter() - started)
     features = np.concatenate(parts)
@@ -145,12 +149,12 @@ def trunk_features(backbone: str, images: np.ndarray, cache: Path) -> np.ndarray
     return features
 
 
-def tail_logits(model: nn.Module, features: np.ndarray) -> np.ndarray:
+def tail_logits(model: nn.Module, features: np.ndarray, trainable: int = TRAINABLE_STAGES) -> np.ndarray:
     model.eval()
     out = []
     with torch.inference_mode():
         for start in range(0, len(features), 256):
-            out.append(tail_forward(model, torch.from_numpy(features[start : start + 256]).float()))
+            out.append(tail_forward(model, torch.from_numpy(features[start : start + 256]).float(), trainable))
     return torch.cat(out).numpy()
 
 
@@ -170,7 +174,7 @@ def train_member(
     model.reset_classifier(n_classes)
     for p in model.parameters():
         p.requires_grad_(False)
-    params = tail_parameters(model)
+    params = tail_parameters(model, args.trainable_stages)
     for p in params:
         p.requires_grad_(True)
     if checkpoint.is_file():
@@ -190,11 +194,14 @@ def train_member(
     film_index = rng.integers(0, films, films) if bootstrap else np.arange(films)
     w_valid = torch.from_numpy(weights["valid"])
 
-    def loss_fn(logits: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        return (nn.functional.cross_entropy(logits, y, reduction="none") * w).sum() / w.sum()
+    def loss_fn(logits: torch.Tensor, y: torch.Tensor, w: torch.Tensor, smoothing: float = 0.0) -> torch.Tensor:
+        return (nn.functional.cross_entropy(logits, y, reduction="none", label_smoothing=smoothing) * w).sum() / w.sum()
 
-    optimiser = torch.optim.AdamW(params, lr=args.lr, weight_decay=1e-3)
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimiser, factor=0.3, patience=1)
+    optimiser = torch.optim.AdamW(params, lr=args.lr, weight_decay=args.weight_decay)
+    # "cosine": a fixed number of epochs, the rate falling to zero (the best epoch by validation
+    # loss is kept); "plateau": the rate cut when the validation loss stalls, early stopping.
+    cosine = args.schedule == "cosine"
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, args.epochs) if cosine else torch.optim.lr_scheduler.ReduceLROnPlateau(optimiser, factor=0.3, patience=1)
     state: dict[str, Any] = {"best_loss": float("inf"), "best_epoch": 0, "epochs_run": 0, "bootstrap": bootstrap, "seed": seed, "history": []}
     best = {k: v.clone() for k, v in model.state_dict().items()}
     bad = 0
@@ -213,14 +220,14 @@ def train_member(
             x = torch.from_numpy(x_train[index]).float()
             y = torch.from_numpy(y_train[index])
             optimiser.zero_grad(set_to_none=True)
-            loss = loss_fn(tail_forward(model, x), y, torch.from_numpy(w_train[index]))
+            loss = loss_fn(tail_forward(model, x, args.trainable_stages), y, torch.from_numpy(w_train[index]), args.label_smoothing)
             loss.backward()
             optimiser.step()
             total += float(loss.detach()) * len(index)
-        logits = tail_logits(model, features["valid"])
+        logits = tail_logits(model, features["valid"], args.trainable_stages)
         valid_loss = float(loss_fn(torch.from_numpy(logits), torch.from_numpy(labels["valid"]), w_valid))
         valid_acc = float((logits.argmax(1) == labels["valid"]).mean())
-        scheduler.step(valid_loss)
+        scheduler.step() if cosine else scheduler.step(valid_loss)
         improved = valid_loss < state["best_loss"] - 1e-4
         if improved:
             state.update(best_loss=valid_loss, best_epoch=epoch)
@@ -231,7 +238,7 @@ def train_member(
         state["epochs_run"] = epoch
         state["history"].append({"epoch": epoch, "train_loss": round(total / len(order), 4), "valid_loss": round(valid_loss, 4), "valid_accuracy": round(valid_acc, 4), "seconds": round(time.perf_counter() - started, 1)})
         log.info("%s epoch %d: train %.4f valid %.4f acc %.3f%s (%.0f s)", checkpoint.stem, epoch, total / len(order), valid_loss, valid_acc, " *" if improved else "", time.perf_counter() - started)
-        if bad >= args.patience:
+        if bad >= args.patience and not cosine:
             break
     model.load_state_dict(best)
     tmp = checkpoint.with_suffix(".tmp")
@@ -252,12 +259,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--exclude-label", action="append", default=[], help="leave a label out of training (repeatable)")
     parser.add_argument("--cap-source", action="append", default=[], help="SOURCE:LABEL=N keeps a seeded random N of those images")
     parser.add_argument("--map-label", action="append", default=[], help="SOURCE:LABEL=CLASS trains those films as CLASS (SOURCE * for all)")
+    parser.add_argument("--trainable-stages", type=int, default=TRAINABLE_STAGES, help="last stages of each backbone fine-tuned (the rest frozen, its features cached)")
     parser.add_argument("--augmented-views", type=int, default=0, help="augmented views per training film, besides the film itself")
     parser.add_argument("--contrast-source", action="append", default=[], help="SOURCE=FACTOR weighs a same-source contrast more")
     parser.add_argument("--input-size", type=int, default=224)
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--patience", type=int, default=3)
     parser.add_argument("--lr", type=float, default=5e-4)
+    parser.add_argument("--weight-decay", type=float, default=1e-3)
+    parser.add_argument("--label-smoothing", type=float, default=0.0)
+    parser.add_argument("--schedule", choices=["plateau", "cosine"], default="plateau")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--limitation", action="append", default=[])
     parser.add_argument("--normal-class", action="append", help="a class whose finding is negative (default: Normal, if a class)")
@@ -300,23 +311,24 @@ def main(argv: list[str] | None = None) -> int:
     histories: dict[str, Any] = {}
     starting_weights: dict[str, Any] = {}
     for b_index, backbone in enumerate(backbones):
-        all_features = trunk_features(backbone, images, args.cache)
+        all_features = trunk_features(backbone, images, args.cache, args.trainable_stages)
         features = {name: all_features[mask] for name, mask in select.items()}
         starting_weights[backbone] = pretrained.provenance(backbone)
         for m_index in range(args.members_per_backbone):
             name = f"{backbone.replace('efficientnet_', '')}-{'abcdefgh'[m_index]}"
             seed = args.seed + 100 * b_index + m_index
             model, state = train_member(
-                backbone, features, labels, weights, len(classes), args, seed, bootstrap=m_index > 0, checkpoint=args.cache / f"{name}.ckpt"
+                backbone, features, labels, weights, len(classes), args, seed, bootstrap=m_index > 0, checkpoint=args.cache / f"{name}{'' if args.trainable_stages == 1 else f'-last{args.trainable_stages}'}.ckpt"
             )
-            logits = tail_logits(model, features["valid_clean"])
+            logits = tail_logits(model, features["valid_clean"], args.trainable_stages)
             temperature = fit_temperature(logits, labels["valid_clean"])
             thresholds = choose_thresholds(calibrated_probabilities(logits, temperature), labels["valid_clean"], classes)
             metrics = {"best_epoch": state["best_epoch"], "valid_loss": round(state["best_loss"], 4), "epochs_run": state["epochs_run"], "bootstrap_resample": state["bootstrap"], "seed": seed}
             members.append(MemberToWrite(name, backbone, model, temperature, thresholds, metrics))
             histories[name] = state["history"]
     # What the training really cost, summed from the stages' own records (a resumed run reloads them).
-    trunk_seconds = sum(json.loads((args.cache / f"features-{b}.json").read_text())["seconds"] for b in backbones if (args.cache / f"features-{b}.json").is_file())
+    records = [features_file(args.cache, b, args.trainable_stages).with_suffix(".json") for b in backbones]
+    trunk_seconds = sum(json.loads(r.read_text())["seconds"] for r in records if r.is_file())
     member_seconds = sum(epoch["seconds"] for history in histories.values() for epoch in history)
     train_seconds = trunk_seconds + member_seconds
 
@@ -340,11 +352,13 @@ def main(argv: list[str] | None = None) -> int:
         "seed": args.seed,
         "epochs_max": args.epochs,
         "patience": args.patience,
+        "schedule": {"name": args.schedule, "lr": args.lr, "weight_decay": args.weight_decay, "label_smoothing": args.label_smoothing},
+        "trainable_stages": args.trainable_stages,
         "input_size": args.input_size,
         "detail_size": None,
         "training_seconds": round(train_seconds, 1),
         "training_seconds_parts": {"trunk_features": round(trunk_seconds, 1), "members": round(member_seconds, 1)},
-        "method": "ImageNet EfficientNet-Lite trunk frozen (all stages but the last); last stage, head convolution and a new "
+        "method": f"ImageNet EfficientNet-Lite trunk frozen (all stages but the last {args.trainable_stages}); those stages, head convolution and a new "
         f"classifier fine-tuned on cached trunk features of each film and {args.augmented_views} augmented views of it; "
         f"{args.members_per_backbone} members per backbone (all training data / bootstrap resample)",
         "starting_weights": starting_weights,
