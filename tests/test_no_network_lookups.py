@@ -70,7 +70,7 @@ def test_it_makes_no_network_lookup_while_analysing_installing_and_comparing(tmp
     try:
         app.manage(
             "from django.contrib.auth.models import User; from app.core.roles import grant, RADIOGRAPHER, ADMINISTRATOR; "
-            "from app.clinical.models import Patient; Patient.objects.create(patient_id='NET-1', name='Net Test'); "
+            "from app.clinical.models import Patient; Patient.objects.create(patient_id='NET-1', full_name='Net Test'); "
             "grant(User.objects.create_user('rad', password='a-long-test-password'), RADIOGRAPHER); "
             "grant(User.objects.create_user('admin', password='a-long-test-password'), ADMINISTRATOR)"
         )

@@ -73,12 +73,12 @@ def test_auto_chooses_onnx_on_the_cpu_only_when_every_member_has_an_export(tmp_p
 
 def test_an_onnx_file_that_fails_its_checksum_is_refused(tmp_path: Path) -> None:
     copy = shutil.copytree(BUNDLED, tmp_path / "pack")
-    with (copy / "lite1-b.onnx").open("r+b") as handle:
+    with (copy / "lite0-b.onnx").open("r+b") as handle:
         handle.seek(5000)
         byte = handle.read(1)
         handle.seek(5000)
         handle.write(bytes([byte[0] ^ 1]))
-    with pytest.raises(ModelPackError, match="member 'lite1-b'.*lite1-b.onnx.*fails its checksum"):
+    with pytest.raises(ModelPackError, match="member 'lite0-b'.*lite0-b.onnx.*fails its checksum"):
         OnnxEnsemble(read_manifest(copy))
 
 

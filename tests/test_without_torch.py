@@ -67,7 +67,7 @@ def test_it_installs_a_pack_with_onnx_exports_and_refuses_one_without(tmp_path: 
     (pack / "manifest.json").write_text(manifest.replace('"version": "3.0.0"', '"version": "3.0.1"'))
     done = import_pack(pack)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert any((tmp_path / "data" / "model_packs").rglob("lite2-b.onnx"))
+    assert any((tmp_path / "data" / "model_packs").rglob("lite0-c.onnx"))
 
     bare = json.loads(manifest)
     bare["version"] = "2.0.2"
