@@ -85,20 +85,6 @@ def test_a_restore_runs_no_job_of_the_old_computer_and_keeps_every_file_private(
     assert {mode for name, mode in modes.items() if (restored / name).is_dir()} == {0o700}, modes
 
 
-def test_start_up_tightens_files_left_open(tmp_path: Path) -> None:
-    data = DataDir(tmp_path / "data")
-    data.prepare()
-    (data.derived / "study-9").mkdir(mode=0o755)
-    (data.derived / "study-9" / "overlay.png").write_bytes(b"x")
-    (data.derived / "study-9" / "overlay.png").chmod(0o644)
-    data.db_path.write_bytes(b"")
-    data.db_path.chmod(0o644)
-    data.prepare()  # what every start-up runs
-    assert (data.derived / "study-9").stat().st_mode & 0o777 == 0o700
-    assert (data.derived / "study-9" / "overlay.png").stat().st_mode & 0o777 == 0o600
-    assert data.db_path.stat().st_mode & 0o777 == 0o600
-
-
 def test_a_damaged_archive_is_detected(live_data: DataDir, tmp_path: Path) -> None:
     archive = backup.create(live_data, tmp_path / "usb")
     damaged = tmp_path / "damaged.zip"

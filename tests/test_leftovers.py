@@ -63,6 +63,19 @@ class LeftoversTestCase(BaseTestCase):
         self.assertFalse((data.model_packs / ".staging-5f2e9c").exists())
         self.assertEqual(removed["staging folders of interrupted pack imports"], 1)
 
+    def test_start_up_tightens_files_left_open(self) -> None:
+        data = settings.DATA_DIR
+        (data.cache / "thumbnails").mkdir(mode=0o755, exist_ok=True)
+        (data.cache / "thumbnails" / "overlay.png").write_bytes(b"x")
+        (data.cache / "thumbnails" / "overlay.png").chmod(0o644)
+        (data.root / "restored-by-hand.sqlite3").write_bytes(b"")
+        (data.root / "restored-by-hand.sqlite3").chmod(0o644)
+        report = initialize(single_workstation=True)  # what every start of the app runs
+        self.assertEqual((data.cache / "thumbnails").stat().st_mode & 0o777, 0o700)
+        self.assertEqual((data.cache / "thumbnails" / "overlay.png").stat().st_mode & 0o777, 0o600)
+        self.assertEqual((data.root / "restored-by-hand.sqlite3").stat().st_mode & 0o777, 0o600)
+        self.assertGreaterEqual(report["modes_tightened"], 3)
+
     def test_initialize_cleans_on_a_single_workstation_only(self) -> None:
         leftover = touch(settings.DATA_DIR.originals / ".incoming-feed")
         initialize(single_workstation=False)  # other processes may be uploading right now

@@ -157,6 +157,7 @@ def restore(archive: Path, target: Path) -> dict[str, Any]:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     datadir.DataDir(target).prepare()  # folders and a fresh secret key (sessions start anew)
+    datadir.tighten_permissions(target)  # the restored files are owner-only, as the app writes them
     return manifest
 
 

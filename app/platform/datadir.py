@@ -104,7 +104,6 @@ class DataDir:
             if os.name == "posix":
                 folder.chmod(PRIVATE_FOLDER_MODE)
         read_or_create_secret_key(self.secret_key_file)
-        tighten_permissions(self.root)
 
 
 def tighten_permissions(root: Path) -> int:

@@ -14,6 +14,7 @@ from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.migrations.executor import MigrationExecutor
 
 from app.platform import faults
+from app.platform.datadir import tighten_permissions
 from app.jobs import queue
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,9 @@ def initialize(*, single_workstation: bool = True) -> dict[str, object]:
         from app.platform.leftovers import clean_leftovers
 
         report["leftovers_removed"] = clean_leftovers()
+        # Once per start of the app (not in every process that imports settings): files restored,
+        # copied in by hand or written under another umask become owner-only.
+        report["modes_tightened"] = tighten_permissions(settings.DATA_DIR.root)
         requeued, failed = queue.requeue_orphaned(all_running=True)
         if requeued or failed:
             log.warning("Re-queued %d jobs interrupted by an unexpected stop; failed %d", requeued, failed)
