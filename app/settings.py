@@ -43,8 +43,10 @@ INSTALLED_APPS = [
     "app.core",
     "app.jobs",
     "app.analysis",
+    "app.audit",
     "app.clinical",
     "app.backups",
+    "app.corrections",
 ]
 
 MIDDLEWARE = [
@@ -80,6 +82,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
                 "app.core.context_processors.app_info",
+                "app.clinical.urgent.urgent_banner",
             ],
         },
     },

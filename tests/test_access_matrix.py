@@ -7,7 +7,9 @@ from django.conf import settings
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from PIL import Image
 
-from app.clinical.models import Analysis, ImportBatch
+from django.utils import timezone
+
+from app.clinical.models import Analysis, ImportBatch, Study
 
 from app.core.roles import ACCESS, ADMINISTRATOR, RADIOGRAPHER, RADIOLOGIST
 from tests.base import PASSWORD, BaseTestCase
@@ -42,6 +44,9 @@ class AccessMatrixTestCase(BaseTestCase):
         Image.fromarray(np.full((8, 8), 90, np.uint8)).save(folder / "display.png")
         Analysis.objects.filter(pk=analysis.pk).update(result={**analysis.result, "images": {"display": (folder / "display.png").relative_to(settings.DATA_DIR.root).as_posix()}})
         batch = ImportBatch.objects.create(folder="/media/usb/day", created_by=self.radiographer, scanned=True)
+        voided = AnalysisFactory().study
+        Study.objects.filter(pk=voided.pk).update(voided_at=timezone.now(), void_reason="test")
+        Image.fromarray(np.full((64, 64), 90, np.uint8)).save(voided.path)
         self.kwargs = {
             "patient_detail": {"pk": self.study.patient.pk},
             "patient_edit": {"pk": self.study.patient.pk},
@@ -59,6 +64,14 @@ class AccessMatrixTestCase(BaseTestCase):
             "study_dicom": {"pk": self.study.pk, "kind": "sr"},
             "batch_import_detail": {"pk": batch.pk},
             "batch_import_resume": {"pk": batch.pk},
+            "batch_import_confirm": {"pk": batch.pk},
+            "study_amend": {"pk": self.study.pk},
+            "study_retake_done": {"pk": self.study.pk},
+            "study_move": {"pk": self.study.pk},
+            "study_void": {"pk": self.study.pk},
+            "study_restore": {"pk": voided.pk},
+            "patient_merge": {"pk": self.study.patient.pk},
+            "voided_image": {"pk": voided.pk},
             "model_card_pack": {"name": "cxr-4class-lite", "version": "3.0.0"},
             "pack_file": {"name": "cxr-4class-lite", "version": "3.0.0", "path": "evaluation/test-roc.png"},
         }

@@ -59,6 +59,10 @@ class BatchImportTestCase(BaseTestCase):
         r = self.client.post(reverse("batch_import_start"), {"folder": str(self.folder)})
         batch = batch_import.ImportBatch.objects.get()
         self.assertRedirects(r, reverse("batch_import_detail", kwargs={"pk": batch.pk}))
+        self.run_import()  # lists the folder and plans each file's patient; stores nothing
+        self.assertEqual(Study.objects.count(), 0)
+        r = self.client.post(reverse("batch_import_confirm", kwargs={"pk": batch.pk}), {"unknown_names": "new"})
+        self.assertRedirects(r, reverse("batch_import_detail", kwargs={"pk": batch.pk}))
         self.run_import()
         counts = batch_import.counts(batch)
         self.assertEqual((counts["stored"], counts["duplicate"], counts["failed"], counts["pending"]), (4, 1, 2, 0))
@@ -78,9 +82,54 @@ class BatchImportTestCase(BaseTestCase):
         page = self.client.get(reverse("batch_import_detail", kwargs={"pk": batch.pk}))
         self.assertContains(page, "7 of 7 files")
         self.assertContains(page, "finished")
+        # The summary says where every stored file went, and that those records have no name yet.
+        self.assertContains(page, "Where each file went")
+        self.assertContains(page, "RFC-0003</a> <span class=\"tag warn\">no name yet</span>", html=False)
+
+    def test_the_preview_lists_each_file_s_patient_before_anything_is_stored(self) -> None:
+        Patient.objects.create(patient_id="RFC-0001", full_name="Ama Mensah")
+        self.client.login(username="bob", password=PASSWORD)
+        self.client.post(reverse("batch_import_start"), {"folder": str(self.folder)})
+        batch = ImportBatch.objects.get()
+        self.run_import()
+        plan = {Path(i.path).name: (i.planned_patient, i.planned_source, i.planned_new) for i in batch.items.all()}
+        self.assertEqual(plan["RFC-0001.png"], ("RFC-0001", "name", False))
+        self.assertEqual(plan["RFC-0002.png"], ("RFC-0002", "name", True))
+        page = self.client.get(reverse("batch_import_detail", kwargs={"pk": batch.pk}))
+        self.assertContains(page, "Check before importing")
+        self.assertContains(page, "Nothing is stored until you confirm")
+        self.assertContains(page, "creates patient records with those IDs and no name")
+        self.assertContains(page, "new record")
+        self.assertEqual(Study.objects.count(), 0)
+        self.assertEqual(queue.Job.objects.filter(state=JobState.QUEUED).count(), 0)  # waiting for a person, not the worker
+
+    def test_files_named_after_no_known_patient_can_go_to_one_chosen_patient(self) -> None:
+        known = Patient.objects.create(patient_id="RFC-0001", full_name="Ama Mensah")
+        chosen = Patient.objects.create(patient_id="DAY-2026-11-22", full_name="Screening day, unnamed")
+        self.client.login(username="bob", password=PASSWORD)
+        self.client.post(reverse("batch_import_start"), {"folder": str(self.folder)})
+        batch = ImportBatch.objects.get()
+        self.run_import()
+        r = self.client.post(reverse("batch_import_confirm", kwargs={"pk": batch.pk}), {"unknown_names": "patient", "unknown_names_patient": "NOBODY"})
+        self.assertContains(r, "There is no patient with ID NOBODY", status_code=400)
+        self.client.post(reverse("batch_import_confirm", kwargs={"pk": batch.pk}), {"unknown_names": "patient", "unknown_names_patient": "DAY-2026-11-22"})
+        self.run_import()
+        owners = {i.study.original_name: i.study.patient for i in batch.items.filter(status="stored").select_related("study__patient")}
+        self.assertEqual(owners["RFC-0001.png"], known)
+        self.assertEqual({owners[n] for n in ("RFC-0000.png", "RFC-0002.png", "RFC-0003.png")}, {chosen})
+        self.assertEqual(Patient.objects.count(), 2)  # no unnamed records made
+
+    def test_a_merged_record_s_old_id_sends_its_files_to_the_kept_record(self) -> None:
+        kept = Patient.objects.create(patient_id="MRN-77", full_name="Ama Mensah")
+        Patient.objects.create(patient_id="RFC-0002", merged_into=kept)
+        batch = batch_import.start(self.folder, self.radiographer, confirmed=True)
+        self.run_import()
+        item = batch.items.get(path=str(self.folder / "RFC-0002.png"))
+        self.assertEqual((item.planned_patient, item.planned_new), ("MRN-77", False))
+        self.assertEqual(item.study.patient, kept)
 
     def test_an_interrupted_import_resumes_where_it_stopped(self) -> None:
-        batch = batch_import.start(self.folder, self.radiographer)
+        batch = batch_import.start(self.folder, self.radiographer, confirmed=True)
         worker = Worker(worker_id="w")
         real_intake = batch_import.intake
         calls = []
@@ -139,7 +188,7 @@ class BatchImportTestCase(BaseTestCase):
         (self.folder / "outside_link.png").symlink_to(secret)
         (self.folder / "passwd.dcm").symlink_to("/etc/passwd")
         (self.folder / "linked-folder").symlink_to(outside, target_is_directory=True)
-        batch = batch_import.start(self.folder, self.radiographer)
+        batch = batch_import.start(self.folder, self.radiographer, confirmed=True)
         self.run_import()
         messages = dict(batch.items.values_list("path", "message"))
         for link in ("outside_link.png", "passwd.dcm"):
@@ -181,7 +230,7 @@ class BatchImportTestCase(BaseTestCase):
         self.assertEqual(batch.items.count(), 7)
 
     def test_a_folder_with_too_many_files_stops_with_the_reason(self) -> None:
-        batch = batch_import.start(self.folder, self.radiographer)
+        batch = batch_import.start(self.folder, self.radiographer, confirmed=True)
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(batch_import, "MAX_FILES", 3)
             self.run_import()
@@ -193,7 +242,7 @@ class BatchImportTestCase(BaseTestCase):
         self.assertContains(self.client.get(reverse("batch_import_detail", kwargs={"pk": batch.pk})), "more than 3 files")
 
     def test_a_file_that_keeps_killing_the_worker_is_skipped_not_the_import(self) -> None:
-        batch = batch_import.start(self.folder, self.radiographer)
+        batch = batch_import.start(self.folder, self.radiographer, confirmed=True)
         self.run_import(Worker(worker_id="w"))  # lists and imports everything once
         # As if the worker had died twice while reading the third file, and the job was re-queued:
         third = batch.items.order_by("position")[2]
@@ -208,7 +257,7 @@ class BatchImportTestCase(BaseTestCase):
         self.assertEqual(batch.job.state, JobState.SUCCEEDED)
 
     def test_crashes_count_per_file_not_per_import(self) -> None:
-        batch = batch_import.start(self.folder, self.radiographer)
+        batch = batch_import.start(self.folder, self.radiographer, confirmed=True)
         queue.Job.objects.filter(id=batch.job_id).update(attempts=2)  # two crashes on earlier files
         self.run_import()
         batch.job.refresh_from_db()
@@ -245,7 +294,7 @@ class DicomCdImportTestCase(BaseTestCase):
 
     def test_it_imports_the_studies_of_a_dicomdir_cd(self) -> None:
         self.assertTrue((self.cd / "DICOMDIR").is_file())
-        batch = batch_import.start(self.cd, self.radiographer)
+        batch = batch_import.start(self.cd, self.radiographer, confirmed=True)
         worker = Worker(worker_id="w")
         worker.execute(queue.claim_next(worker.worker_id))
         counts = batch_import.counts(batch)

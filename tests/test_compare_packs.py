@@ -12,7 +12,8 @@ from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from app.clinical.models import AuditEvent, Patient, Study
+from app.audit.models import AuditEvent
+from app.clinical.models import Patient, Study
 from app.inference.packs.install import import_pack
 from tests.base import PASSWORD, BaseTestCase
 from tests.shared_data import a_radiograph, requires_shared

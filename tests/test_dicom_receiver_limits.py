@@ -14,7 +14,7 @@ import pytest
 from pynetdicom import AE
 from pynetdicom.sop_class import Verification
 
-from app.clinical.models import AuditEvent
+from app.audit.models import AuditEvent
 from app.dicom import receiver as receiving
 from app.dicom.receiver import Receiver, ReceiverSettings
 from tests.dicom_samples import free_port

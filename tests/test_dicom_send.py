@@ -16,7 +16,8 @@ from pynetdicom import AE, evt
 from pynetdicom.sop_class import ComprehensiveSRStorage, SecondaryCaptureImageStorage
 
 from app.dicom import send as dicom_send
-from app.clinical.models import AuditEvent, Study
+from app.audit.models import AuditEvent
+from app.clinical.models import Study
 from app.core.models import ClinicSettings
 from app.jobs.models import Job, JobState
 from tests.base import PASSWORD, BaseTestCase

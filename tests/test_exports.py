@@ -16,7 +16,8 @@ from PIL import Image
 from django.urls import reverse
 from pypdf import PdfReader
 
-from app.clinical.models import AuditEvent, Review, Study
+from app.audit.models import AuditEvent
+from app.clinical.models import Review, Study
 from tests.base import PASSWORD, BaseTestCase
 from tests.clinical_factories import AnalysisFactory
 from tests.shared_data import REPO

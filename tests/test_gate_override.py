@@ -11,7 +11,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from PIL import Image
 
-from app.clinical.models import AnalysisStatus, AuditEvent, Study
+from app.audit.models import AuditEvent
+from app.clinical.models import AnalysisStatus, Study
 from app.jobs import queue
 from app.jobs.worker import Worker
 from tests.base import PASSWORD, BaseTestCase

@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from app.core import idle
 from app.core.models import ClinicSettings
-from app.clinical.models import AuditEvent
+from app.audit.models import AuditEvent
 from tests.base import PASSWORD, BaseTestCase
 
 POLL = {"HTTP_HX_REQUEST": "true", "HTTP_X_CXR_POLL": "1", "HTTP_HX_CURRENT_URL": "http://127.0.0.1/worklist/"}

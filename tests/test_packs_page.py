@@ -18,7 +18,7 @@ from PIL import Image
 
 from app.analysis import engine_service
 from app.analysis.packs import IMPORT_PACK
-from app.clinical.models import AuditEvent
+from app.audit.models import AuditEvent
 from app.inference.packs import registry as pack_registry
 from app.jobs.models import Job, JobState
 from tests.base import PASSWORD, BaseTestCase

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from django.urls import reverse
 
-from app.clinical.models import AuditEvent, Patient
+from app.audit.models import AuditEvent
+from app.clinical.models import Patient
 from tests.base import PASSWORD, BaseTestCase
 from tests.clinical_factories import PatientFactory
 

@@ -6,7 +6,8 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
-from app.clinical.models import AuditEvent, Study
+from app.audit.models import AuditEvent
+from app.clinical.models import Study
 from app.core.models import ClinicSettings
 from tests.base import PASSWORD, BaseTestCase
 from tests.clinical_factories import AnalysisFactory

@@ -10,7 +10,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from app.clinical.models import AuditEvent, Study
+from app.audit.models import AuditEvent
+from app.clinical.models import Study
 from app.jobs import queue
 from app.jobs.worker import Worker
 from tests.base import PASSWORD, BaseTestCase
@@ -54,7 +55,7 @@ class StudyFlowTestCase(BaseTestCase):
         other = next(c for c in analysis.result["classes"] if c != analysis.finding)
         r = self.client.post(reverse("study_review", kwargs={"pk": study.pk}), {"finding": other, "note": ""})
         self.assertContains(r, "Say why when you override", status_code=400)
-        r = self.client.post(reverse("study_review", kwargs={"pk": study.pk}), {"finding": other, "note": "Clear lungs on my read."})
+        r = self.client.post(reverse("study_review", kwargs={"pk": study.pk}), {"finding": other, "note": "Clear lungs on my read.", "action": "sign"})
         self.assertRedirects(r, reverse("study_detail", kwargs={"pk": study.pk}))
         study.refresh_from_db()
         self.assertTrue(study.reviewed)
@@ -64,7 +65,7 @@ class StudyFlowTestCase(BaseTestCase):
         listing = self.client.get(reverse("worklist") + "?reviewed=yes")
         self.assertContains(listing, patient.patient_id)
 
-    def test_a_refusal_is_shown_as_such_with_a_retry(self) -> None:
+    def test_a_refusal_is_shown_as_such_and_sent_for_a_retake_not_a_retry(self) -> None:
         import io
 
         import numpy as np
@@ -80,7 +81,13 @@ class StudyFlowTestCase(BaseTestCase):
         page = self.client.get(reverse("study_detail", kwargs={"pk": study.pk}))
         self.assertContains(page, "No finding was made.")
         self.assertContains(page, "random noise")
-        self.assertContains(page, "Analyse again")
+        # The gate would refuse it again: the page offers the retake and voiding instead.
+        self.assertNotContains(page, "Analyse again")
+        self.assertContains(page, "Upload the retake")
+        self.assertContains(page, reverse("study_void", kwargs={"pk": study.pk}))
+        home = self.client.get(reverse("home"))
+        self.assertContains(home, "Retake needed")
+        self.assertContains(home, "random noise")
         original = self.client.get(reverse("study_image", kwargs={"pk": study.pk, "kind": "original"}))
         self.assertEqual(b"".join(original.streaming_content)[:4], b"\x89PNG")
 

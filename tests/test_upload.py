@@ -6,7 +6,8 @@ from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from app.clinical.models import AuditEvent, Patient, Study
+from app.audit.models import AuditEvent
+from app.clinical.models import Patient, Study
 from app.jobs.models import Job
 from tests.base import PASSWORD, BaseTestCase
 from tests.clinical_factories import PatientFactory

@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from app.analysis import packs
-from app.clinical import audit
+from app.audit import trail as audit
 from app.inference.errors import ModelPackError
 
 # What a model card may contain once rendered: text, tables, lists, code and its own images.

@@ -16,7 +16,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from app.platform import faults
-from app.clinical import audit
+from app.audit import trail as audit
 from app.clinical.models import Study
 from app.core.models import ClinicSettings
 

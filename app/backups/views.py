@@ -11,7 +11,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from app.backups import archive as backup
-from app.clinical import audit
+from app.audit import trail as audit
 from app.core.models import ClinicSettings
 from app.jobs import queue
 from app.jobs.models import Job, Priority

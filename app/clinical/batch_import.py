@@ -1,8 +1,12 @@
 """Import a whole folder (a screening session): one row per file, so a restart resumes it.
 
-Files are taken in order of arrival (modification time, then name). Each file goes through the
-same intake as an upload: duplicates are skipped and reported, unreadable files are listed with
-the reason, stored radiographs get their analysis queued in the same order.
+    1. the worker lists the folder and plans each file's patient (the one chosen, the DICOM
+       tags', or the one whose ID is the file name), saying which records would be new
+    2. a person sees that preview and confirms it, choosing where files whose name is not a
+       known patient ID go (new records, or one chosen patient)
+    3. the worker stores the files in order of arrival (modification time, then name) through
+       the same intake as an upload: duplicates skipped and reported, unreadable files listed
+       with the reason, analyses queued in the same order
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from django.utils import timezone
 from app.platform import disk_full, faults
 from app.platform.removable_media import removable_mounts
 from app.clinical.intake import IntakeError, intake
-from app.clinical.models import ImportBatch, ImportItem, ImportItemStatus, Patient
+from app.clinical.models import ImportBatch, ImportItem, ImportItemStatus, Patient, find_patient
 from app.core.models import ClinicSettings
 from app.inference.io.files import DICOM_MAGIC_OFFSET, sniff
 from app.jobs import queue
@@ -111,13 +115,24 @@ def open_regular_file(path: Path):  # noqa: ANN201  (a binary file object)
     return handle
 
 
-def start(folder: Path, user, patient: Patient | None = None) -> ImportBatch:  # noqa: ANN001
-    """Queue the import; the worker lists the folder (see scan) and stores each file."""
+def start(folder: Path, user, patient: Patient | None = None, *, confirmed: bool = False) -> ImportBatch:  # noqa: ANN001
+    """Queue the import; the worker lists the folder and plans each file (see scan), then waits
+    for confirm() unless `confirmed` (a scripted import whose plan needs no one's look)."""
     with transaction.atomic():
-        batch = ImportBatch.objects.create(folder=str(folder), created_by=user, patient=patient, scanned=False)
+        batch = ImportBatch.objects.create(folder=str(folder), created_by=user, patient=patient, scanned=False, confirmed=confirmed)
         batch.job = queue.enqueue(BATCH_IMPORT, {"batch_id": batch.id}, priority=Priority.BULK)
         batch.save(update_fields=["job"])
     return batch
+
+
+def confirm(batch: ImportBatch, unknown_names_patient: Patient | None) -> None:
+    """The person has seen the preview: store the files. Files planned as new patients named
+    after the file go to `unknown_names_patient` when one is given."""
+    with transaction.atomic():
+        batch.confirmed = True
+        batch.unknown_names_patient = unknown_names_patient
+        batch.job = queue.enqueue(BATCH_IMPORT, {"batch_id": batch.id}, priority=Priority.BULK)
+        batch.save(update_fields=["confirmed", "unknown_names_patient", "job"])
 
 
 def resume(batch: ImportBatch) -> None:
@@ -135,10 +150,40 @@ def scan(batch: ImportBatch, ctx: JobContext) -> None:
         files = candidate_files(Path(batch.folder), MAX_FILES)
     except OSError as exc:
         raise ImportFolderError(f"The folder cannot be read ({exc.strerror or exc}); is the USB stick still plugged in?") from exc
+    items = []
+    for i, path in enumerate(files):
+        if i % 50 == 0:
+            ctx.progress(0.0, f"Listing the folder: {i} of {len(files)} files")
+        planned_patient, source, new = plan_patient(path, batch.patient)
+        items.append(ImportItem(batch=batch, position=i, path=str(path), planned_patient=planned_patient, planned_source=source, planned_new=new))
     with transaction.atomic():
         ImportItem.objects.filter(batch=batch).delete()
-        ImportItem.objects.bulk_create([ImportItem(batch=batch, position=i, path=str(p)) for i, p in enumerate(files)])
+        ImportItem.objects.bulk_create(items)
         ImportBatch.objects.filter(id=batch.id).update(scanned=True, message="" if files else "The folder holds no files.")
+
+
+def plan_patient(path: Path, chosen: Patient | None) -> tuple[str, str, bool]:
+    """(patient ID, where it comes from: "chosen", "dicom" or "name", whether the record is new)
+    for the preview. The same rules as intake; a file it cannot read is planned by its name and
+    refused when stored, with the reason."""
+    if chosen is not None:
+        return chosen.patient_id, "chosen", False
+    patient_id, source = "", "name"
+    try:
+        with open_regular_file(path) as handle:
+            head = handle.read(DICOM_MAGIC_OFFSET + 4)
+            if sniff(head) == "dicom" or path.suffix.lower() in {".dcm", ".dicom"}:
+                import pydicom
+
+                handle.seek(0)
+                tags = pydicom.dcmread(handle, stop_before_pixels=True, force=True, specific_tags=["PatientID"])
+                patient_id, source = str(tags.get("PatientID", "") or "").strip()[:64], "dicom"
+    except Exception:  # noqa: BLE001  the preview guesses; intake gives the real reason later
+        patient_id = ""
+    if not patient_id:
+        patient_id, source = path.stem[:64], "name"
+    found = find_patient(patient_id)
+    return (found.patient_id, source, False) if found else (patient_id, source, True)
 
 
 def counts(batch: ImportBatch) -> dict[str, Any]:
@@ -178,6 +223,9 @@ def run_batch_import(ctx: JobContext) -> dict[str, Any]:
         except ImportFolderError as exc:
             ImportBatch.objects.filter(id=batch.id).update(message=str(exc))
             raise JobError(str(exc)) from exc
+        batch.refresh_from_db(fields=["confirmed"])
+    if not batch.confirmed:
+        return {"preview": True, "files": batch.items.count()}  # confirm() queues the storing
     total = batch.items.count()
     while True:
         item = batch.items.filter(status=ImportItemStatus.PENDING).order_by("position").first()
@@ -198,7 +246,10 @@ def run_batch_import(ctx: JobContext) -> dict[str, Any]:
                 if sniff(head) is None and path.suffix.lower() not in {".dcm", ".dicom", ""}:
                     raise IntakeError("not a PNG, JPEG or DICOM image")
                 handle.seek(0)
-                result = intake(File(handle, name=path.name), batch.created_by, batch.patient, patient_from_name=True, priority=Priority.BULK)
+                patient = batch.patient
+                if patient is None and item.planned_source == "name" and item.planned_new and batch.unknown_names_patient is not None:
+                    patient = batch.unknown_names_patient
+                result = intake(File(handle, name=path.name), batch.created_by, patient, patient_from_name=True, priority=Priority.BULK)
             study = result.study
             faults.point("import-stored")  # the study is committed, the item not yet marked
             if result.duplicate and item.attempts >= 1 and stored_by_this_import(study, batch, path):

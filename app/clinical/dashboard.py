@@ -1,4 +1,5 @@
-"""Numbers for the start page: today, this week, pending reviews, speed, and a 14-day chart."""
+"""Numbers for the start page: today, this week, pending reviews, speed, and a 14-day chart.
+Voided studies (entered in error, wrong film, test) count nowhere."""
 
 from __future__ import annotations
 
@@ -35,10 +36,10 @@ def summary() -> dict[str, Any]:
         day = Q(uploaded_at__gte=start + timedelta(days=i), uploaded_at__lt=start + timedelta(days=i + 1))
         columns[f"total_{i}"] = Count("id", filter=day)
         columns[f"positive_{i}"] = Count("id", filter=day & is_positive)
-    window = Study.objects.filter(uploaded_at__gte=min(week, start)).aggregate(**columns)
+    window = Study.objects.not_voided().filter(uploaded_at__gte=min(week, start)).aggregate(**columns)
     counts: dict[str, Any] = {k: window[k] for k in ("today", "week", "positives_today", "positives_week")}
     counts["pending_review"], counts["pending_review_more"] = capped_count(
-        Study.objects.filter(reviewed=False, latest_analysis__status=AnalysisStatus.ANALYSED))
+        Study.objects.not_voided().filter(reviewed=False, latest_analysis__status=AnalysisStatus.ANALYSED))
     counts["waiting"], counts["waiting_more"] = capped_count(Analysis.objects.filter(status__in=[AnalysisStatus.QUEUED, AnalysisStatus.RUNNING]))
     counts["average_seconds"] = Analysis.objects.filter(finished_at__gte=week, seconds__isnull=False).aggregate(v=Avg("seconds"))["v"]
     per_day = {(start + timedelta(days=i)).date(): {"total": window[f"total_{i}"], "positive": window[f"positive_{i}"]} for i in range(CHART_DAYS)}

@@ -62,17 +62,37 @@ class GateOverrideForm(forms.Form):
 
 
 class ReviewForm(forms.Form):
-    finding = forms.ChoiceField(label=_("Your finding"))
-    note = forms.CharField(label=_("Note"), widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    """A radiologist's read. Nothing is pre-selected (the AI's finding is one button away, never
+    the default), and the choices go beyond the pack's classes: another abnormality the pack does
+    not know, or a film that cannot be read and must be taken again."""
 
-    def __init__(self, *args, classes: list[str], ai_finding: str, **kwargs) -> None:  # noqa: ANN002, ANN003
+    finding = forms.ChoiceField(label=_("Your finding"), widget=forms.RadioSelect, error_messages={"required": _("Choose a finding (number keys 1–9), or press Agree with AI.")})
+    detail = forms.CharField(label=_("Which abnormality, or why not assessable"), max_length=300, required=False,
+                             widget=forms.TextInput(attrs={"placeholder": _("e.g. tuberculosis, pleural effusion, nodule; or rotated, clipped bases")}))
+    note = forms.CharField(label=_("Note"), widget=forms.Textarea(attrs={"rows": 2}), required=False)
+
+    def __init__(self, *args, choices: list[str], ai_finding: str, amending: bool = False, **kwargs) -> None:  # noqa: ANN002, ANN003
         super().__init__(*args, **kwargs)
         self.ai_finding = ai_finding
-        self.fields["finding"].choices = [(c, c) for c in classes]
-        self.fields["finding"].initial = ai_finding
+        self.amending = amending
+        self.fields["finding"].choices = [(c, c) for c in choices]
+        if amending:
+            self.fields["note"].label = _("Why the read changes")
 
     def clean(self):  # noqa: ANN201
+        from app.clinical.models import NOT_ASSESSABLE, OTHER_ABNORMALITY
+
         data = super().clean()
-        if data.get("finding") and data["finding"] != self.ai_finding and not data.get("note", "").strip():
-            self.add_error("note", _("Say why when you override the AI finding."))
+        finding, detail, note = data.get("finding"), data.get("detail", "").strip(), data.get("note", "").strip()
+        data["detail"], data["note"] = detail, note
+        if finding == OTHER_ABNORMALITY and not detail:
+            self.add_error("detail", _("Say what the other abnormality is."))
+        elif finding == NOT_ASSESSABLE and not detail:
+            self.add_error("detail", _("Say why the film cannot be read: it goes to the radiographer as the reason for the retake."))
+        elif finding and finding not in (OTHER_ABNORMALITY, NOT_ASSESSABLE):
+            data["detail"] = ""  # only the two extra findings carry a detail
+            if finding != self.ai_finding and not note:
+                self.add_error("note", _("Say why when you override the AI finding."))
+        if self.amending and not note:
+            self.add_error("note", _("Say why the read changes: the addendum is signed beside the original."))
         return data

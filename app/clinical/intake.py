@@ -26,8 +26,8 @@ from django.utils import timezone
 from django.utils.translation import gettext
 
 from app.platform import disk_full
-from app.clinical import audit
-from app.clinical.models import Analysis, Patient, Sex, Study, refresh_worklist_priority, validate_patient_id
+from app.audit import trail as audit
+from app.clinical.models import Analysis, Patient, Sex, Study, find_patient, refresh_worklist_priority, validate_patient_id
 from app.inference.errors import InputError
 from app.inference.io.files import load_image
 from app.jobs import queue
@@ -63,7 +63,7 @@ def _patient_from_tags(tags: dict[str, str], user, fallback_id: str = "") -> tup
         validate_patient_id(patient_id)
     except ValidationError as exc:
         raise IntakeError(f"{exc.messages[0]} " + gettext("Choose the patient explicitly and upload again.")) from None
-    existing = Patient.objects.filter(patient_id=patient_id).first()
+    existing = find_patient(patient_id)  # a merged record's old ID finds the record it joined
     if existing:
         dicom_name = tags.get("patient_name", "").strip()
         if dicom_name and existing.full_name and dicom_name.casefold() != existing.full_name.casefold():

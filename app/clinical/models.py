@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from datetime import date
 from functools import cached_property
 from pathlib import Path
 
@@ -43,12 +44,57 @@ class Patient(models.Model):
     age_years = models.PositiveSmallIntegerField(null=True, blank=True, help_text="when the date of birth is unknown")
     created_at = models.DateTimeField(default=timezone.now)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    # Merged into another record of the same person (app/corrections): this row is kept, its
+    # studies moved, and its patient ID still finds the person (search, DICOM intake, imports).
+    merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="merged_records")
+    merged_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["full_name"], name="patient_name")]
 
     def __str__(self) -> str:
         return f"{self.patient_id} {self.full_name}".strip()
+
+    def resolved(self) -> Patient:
+        """The record this one was merged into (following merges of merges), else itself."""
+        patient, seen = self, {self.pk}
+        while patient.merged_into_id is not None and patient.merged_into_id not in seen:
+            seen.add(patient.merged_into_id)
+            patient = patient.merged_into
+        return patient
+
+    def age_on(self, day: date | None) -> int | None:
+        """Age in whole years on the day of a study, from the date of birth, else the recorded age."""
+        if self.birth_date and day:
+            return day.year - self.birth_date.year - ((day.month, day.day) < (self.birth_date.month, self.birth_date.day))
+        return self.age_years
+
+    @property
+    def incomplete(self) -> bool:
+        """No name, sex or age: a film for it may well be on the wrong or an unknown person."""
+        return not self.full_name.strip() or (self.sex == Sex.UNKNOWN and self.birth_date is None and self.age_years is None)
+
+
+def find_patient(patient_id: str) -> Patient | None:
+    """The patient with this ID, or the one its record was merged into."""
+    patient = Patient.objects.filter(patient_id=patient_id).select_related("merged_into").first()
+    return patient.resolved() if patient else None
+
+
+class VoidReason(models.TextChoices):
+    ENTERED_IN_ERROR = "entered_in_error", _("Entered in error")
+    WRONG_FILM = "wrong_film", _("Wrong film (not this patient's or not this examination)")
+    TEST = "test", _("Test or practice image")
+
+
+class StudyQuerySet(models.QuerySet):
+    def not_voided(self) -> StudyQuerySet:
+        return self.filter(voided_at__isnull=True)
+
+
+# The radiologist's choices beyond the pack's classes (stored as written, like class names).
+OTHER_ABNORMALITY = "Other abnormality"
+NOT_ASSESSABLE = "Not assessable"
 
 
 class Study(models.Model):
@@ -73,6 +119,19 @@ class Study(models.Model):
     # kept on the study by refresh_worklist_priority so one index serves the first page at any
     # archive size: ordering by the analysis's fields through the join sorted every study.
     worklist_priority = models.PositiveSmallIntegerField(default=4)
+    # The signed read (the newest review or addendum), kept here for the worklist and exports.
+    final_finding = models.CharField(max_length=64, blank=True)
+    final_agrees = models.BooleanField(null=True)
+    # Voided (entered in error, wrong film, test): hidden from worklists and statistics, never
+    # deleted; an administrator sees and can restore it (app/corrections).
+    voided_at = models.DateTimeField(null=True, blank=True)
+    voided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    void_reason = models.CharField(max_length=20, choices=VoidReason.choices, blank=True)
+    void_note = models.TextField(blank=True)
+    # A "Not assessable" read or a refused film asks for a retake; a radiographer marks it done.
+    retake_done_at = models.DateTimeField(null=True, blank=True)
+
+    objects = StudyQuerySet.as_manager()
 
     class Meta:
         indexes = [
@@ -85,6 +144,10 @@ class Study(models.Model):
 
     def __str__(self) -> str:
         return f"Study {self.pk} of {self.patient}"
+
+    @property
+    def voided(self) -> bool:
+        return self.voided_at is not None
 
     @property
     def path(self):  # noqa: ANN201
@@ -211,33 +274,26 @@ class Review(models.Model):
     ai_finding = models.CharField(max_length=64, blank=True)
     finding = models.CharField(max_length=64)
     agrees_with_ai = models.BooleanField()
+    # What "Other abnormality" is, or why the film is "Not assessable".
+    detail = models.CharField(max_length=300, blank=True)
     note = models.TextField(blank=True)
     signed_at = models.DateTimeField(default=timezone.now)
+    # An addendum: a later, labelled read of the same study; the original stays as it was.
+    amends = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="addenda")
 
     class Meta:
-        ordering = ["-signed_at"]
+        ordering = ["-signed_at", "-id"]
+
+    @property
+    def is_addendum(self) -> bool:
+        return self.amends_id is not None
+
+    @property
+    def finding_text(self) -> str:
+        return f"{self.finding}: {self.detail}" if self.detail else self.finding
 
     def __str__(self) -> str:
         return f"Review of {self.study_id}: {self.finding}"
-
-
-class AuditEvent(models.Model):
-    """Append-only: nothing in the UI edits or deletes these rows."""
-
-    at = models.DateTimeField(default=timezone.now, db_index=True)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
-    username = models.CharField(max_length=150, blank=True, help_text="kept if the account is deleted")
-    action = models.CharField(max_length=20, db_index=True)
-    object_type = models.CharField(max_length=40, blank=True)
-    object_id = models.CharField(max_length=64, blank=True)
-    summary = models.CharField(max_length=300)
-    detail = models.JSONField(default=dict, blank=True)
-
-    class Meta:
-        ordering = ["-at"]
-
-    def __str__(self) -> str:
-        return f"{self.at:%Y-%m-%d %H:%M} {self.username} {self.action} {self.summary}"
 
 
 class ImportBatch(models.Model):
@@ -250,6 +306,11 @@ class ImportBatch(models.Model):
     job = models.ForeignKey(Job, null=True, on_delete=models.SET_NULL, related_name="+")
     # The folder is listed by the worker, not in the web request (a big folder took 38 s there).
     scanned = models.BooleanField(default=True)
+    # Nothing is stored until a person has seen the preview (file -> patient) and confirmed it.
+    # Imports made before previews existed were confirmed by starting them.
+    confirmed = models.BooleanField(default=True)
+    # Files whose name is not a known patient ID go to this patient instead of new records.
+    unknown_names_patient = models.ForeignKey(Patient, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     message = models.TextField(blank=True, help_text="why the import stopped, if it did")
 
     def __str__(self) -> str:
@@ -274,6 +335,10 @@ class ImportItem(models.Model):
     # Started but not finished: a file that takes the worker down is failed after a few tries
     # instead of failing the whole import.
     attempts = models.PositiveSmallIntegerField(default=0)
+    # The preview: which patient the file will go to, and whether that record is new.
+    planned_patient = models.CharField(max_length=64, blank=True)
+    planned_source = models.CharField(max_length=10, blank=True, help_text="chosen, dicom or name")
+    planned_new = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["batch", "position"]

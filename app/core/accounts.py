@@ -9,8 +9,8 @@ from django.utils.translation import gettext
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
 
-from app.clinical import audit
-from app.clinical.models import AuditEvent
+from app.audit import trail as audit
+from app.audit.models import AuditEvent
 from app.core.forms import NewUserForm
 from app.core.paging import CappedPaginator
 from app.core.roles import grant

@@ -34,6 +34,10 @@ class ClinicSettings(models.Model):
     pacs_ae_title = models.CharField(max_length=16, blank=True)
     pacs_send_automatically = models.BooleanField(default=False)
     language = models.CharField(max_length=8, choices=settings.LANGUAGES, default="en", help_text="for everyone who has not chosen their own")
+    # Urgent findings (app/clinical/urgent.py): unreviewed AI positives that every radiologist's
+    # page announces. Empty list: every positive finding of the active pack.
+    urgent_findings = models.TextField(blank=True, help_text="one finding per line, as the model pack names it; empty: every positive finding")
+    urgent_min_confidence = models.FloatField(default=0.5, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)])
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

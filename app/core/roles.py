@@ -51,6 +51,19 @@ ACCESS: dict[str, frozenset[str]] = {
     "study_send": CLINICAL,
     "study_comparisons": CLINICAL,
     "study_review": REVIEWERS,
+    "study_amend": REVIEWERS,
+    "study_retake_done": CLINICAL,
+    # Only radiologists' pages poll it (the urgent banner).
+    "urgent_banner": REVIEWERS,
+    "batch_import_confirm": CLINICAL,
+    # Corrections (app/corrections): those who upload and read put mistakes right, saying why;
+    # voided studies are seen and restored by an administrator.
+    "study_move": CLINICAL,
+    "study_void": CLINICAL,
+    "patient_merge": CLINICAL,
+    "study_restore": ADMINS,
+    "voided_list": ADMINS,
+    "voided_image": ADMINS,
     "worklist": CLINICAL,
     "worklist_csv": CLINICAL,
     "worklist_compare": CLINICAL,

@@ -81,17 +81,23 @@ def home(request: HttpRequest) -> HttpResponse:
     from app.clinical.dashboard import summary
     from app.core.roles import CLINICAL, roles_of
 
+    from app.clinical.retakes import retakes_needed
+
     context = {"worker": worker_summary()}
     if roles_of(request.user) & CLINICAL:
         context["stats"] = summary()
+        context["retakes"] = retakes_needed()
     return render(request, "core/home.html", context)
 
 
 class ClinicSettingsForm(forms.ModelForm):
+    # Left empty: the default (the consensus at least 50% sure).
+    urgent_min_confidence = forms.FloatField(required=False, min_value=0.0, max_value=1.0)
+
     class Meta:
         model = ClinicSettings
         fields = ("clinic_name", "language", "session_idle_minutes", "import_folders", "dicom_port", "dicom_ae_title", "dicom_allowed_calling", "dicom_listen_on_network",
-                  "pacs_host", "pacs_port", "pacs_ae_title", "pacs_send_automatically")
+                  "pacs_host", "pacs_port", "pacs_ae_title", "pacs_send_automatically", "urgent_findings", "urgent_min_confidence")
         labels = {
             "clinic_name": _("Clinic name"), "language": _("Language"),
             "session_idle_minutes": _("Log out after (minutes without activity)"), "import_folders": _("Folders a folder import may read"),
@@ -99,6 +105,7 @@ class ClinicSettingsForm(forms.ModelForm):
             "dicom_allowed_calling": _("X-ray units allowed to send (calling AE titles)"), "dicom_listen_on_network": _("Receive from the network"),
             "pacs_host": _("PACS address"), "pacs_port": _("PACS port"), "pacs_ae_title": _("PACS AE title"),
             "pacs_send_automatically": _("Send every AI result to the PACS"),
+            "urgent_findings": _("Urgent findings"), "urgent_min_confidence": _("Urgent from AI confidence"),
         }
         help_texts = {
             "language": _("for everyone who has not chosen their own"),
@@ -109,11 +116,18 @@ class ClinicSettingsForm(forms.ModelForm):
             "dicom_listen_on_network": _("off: only programs on this computer can send; on: the X-ray unit on the clinic network can"),
             "pacs_host": _("the PACS's IP address or name; AI results are sent as DICOM Secondary Capture and Structured Report"),
             "pacs_send_automatically": _("off: results are sent only when someone presses Send to the PACS on the study page"),
+            "urgent_findings": _("one finding per line, as the model pack names it (for example COVID-19); empty: every finding other than normal. Unreviewed studies with these findings raise a banner for radiologists on every page."),
+            "urgent_min_confidence": _("from 0 to 1; 0.5 means the models' consensus is at least 50% sure"),
         }
         widgets = {
             "import_folders": forms.Textarea(attrs={"rows": 3, "placeholder": "/srv/xray-exports"}),
             "dicom_allowed_calling": forms.Textarea(attrs={"rows": 2, "placeholder": "XRAY_ROOM_1"}),
+            "urgent_findings": forms.Textarea(attrs={"rows": 2, "placeholder": "COVID-19"}),
         }
+
+    def clean_urgent_min_confidence(self) -> float:
+        value = self.cleaned_data.get("urgent_min_confidence")
+        return ClinicSettings._meta.get_field("urgent_min_confidence").default if value is None else value
 
     def clean_import_folders(self) -> str:
         lines = [line.strip() for line in self.cleaned_data["import_folders"].splitlines() if line.strip()]
@@ -127,11 +141,13 @@ class ClinicSettingsForm(forms.ModelForm):
 
 def clinic_settings(request: HttpRequest) -> HttpResponse:
     clinic = ClinicSettings.current() or ClinicSettings.objects.create(pk=1, clinic_name="Clinic")
+    clinic_before = ClinicSettings.objects.get(pk=clinic.pk)
     form = ClinicSettingsForm(request.POST or None, instance=clinic)
     if request.method == "POST" and form.is_valid():
-        changed = {f: str(form.cleaned_data[f]) for f in form.changed_data}
+        # What really changed (a field left empty that takes its default is no change).
+        changed = {f: str(form.cleaned_data[f]) for f in form.changed_data if str(form.cleaned_data[f]) != str(getattr(clinic_before, f, None))}
         form.save()
-        from app.clinical import audit
+        from app.audit import trail as audit
 
         audit.record(request.user, audit.CHANGED, clinic, "Clinic settings changed", **changed)
         messages.success(request, gettext("Settings saved."))

@@ -189,7 +189,7 @@ class Receiver:
         log.warning("%s", text)
         close_old_connections()
         try:
-            from app.clinical import audit
+            from app.audit import trail as audit
 
             audit.record(None, audit.REFUSED, None, text)
         except Exception:  # the audit must never take the receiver down
@@ -225,7 +225,7 @@ class Receiver:
             return
         close_old_connections()
         try:
-            from app.clinical import audit
+            from app.audit import trail as audit
 
             stored = sum(1 for n in notes if n.startswith("0x0000"))
             audit.record(

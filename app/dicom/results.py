@@ -24,7 +24,7 @@ from PIL import Image
 from pydicom.uid import generate_uid
 
 from app import __version__
-from app.clinical.models import Analysis, AnalysisStatus, Study
+from app.clinical.models import Analysis, AnalysisStatus, Review, Study
 from app.inference.engine import DEMONSTRATION_WARNING
 from app.inference.io.dicom import OWN_MANUFACTURER
 
@@ -42,6 +42,7 @@ PROBABILITY = CodedConcept("CXR-AI-2", LOCAL, "Consensus probability")
 AGREEMENT = CodedConcept("CXR-AI-3", LOCAL, "Models agreeing")
 VALIDATION = CodedConcept("CXR-AI-4", LOCAL, "Clinical validation status")
 REVIEW = CodedConcept("CXR-AI-5", LOCAL, "Needs review")
+SIGNED_READ = CodedConcept("CXR-AI-6", LOCAL, "Radiologist's signed finding")
 
 
 class NoResult(Exception):
@@ -75,7 +76,39 @@ def _study_tags(study: Study) -> dict[str, object]:
     }
 
 
-def _burned_in(analysis: Analysis) -> np.ndarray:
+def _signed_read(study: Study) -> Review | None:
+    """The radiologist's read that stands (the newest addendum, else the original)."""
+    return study.reviews.select_related("reviewer").first()
+
+
+def _read_text(read: Review | None) -> str:
+    if read is None:
+        return "Not reviewed by a radiologist"
+    who = read.reviewer.get_full_name() or read.reviewer.get_username()
+    label = "addendum" if read.is_addendum else "signed"
+    return f"{read.finding_text} ({label} by {who}, {timezone.localtime(read.signed_at):%Y-%m-%d %H:%M})"
+
+
+def _version(study: Study, analysis: Analysis) -> tuple[object, ...]:
+    """What makes an exported object a new one for the PACS: the analysis, the patient the study
+    belongs to now (a move), and the read that stands (a signature or an addendum)."""
+    read = _signed_read(study)
+    return (analysis.pk, study.sha256, study.patient.patient_id, read.pk if read else "")
+
+
+def _use_workstation_patient(dataset: pydicom.Dataset, study: Study) -> None:
+    """A study moved to another patient (or merged) keeps its imaging study, under the patient
+    it belongs to now: the original file's patient tags would name the wrong person."""
+    patient = study.patient
+    if str(dataset.get("PatientID", "")) == patient.patient_id:
+        return
+    dataset.PatientID = patient.patient_id
+    dataset.PatientName = (patient.full_name or "").replace(" ", "^")
+    dataset.PatientBirthDate = patient.birth_date.strftime("%Y%m%d") if patient.birth_date else ""
+    dataset.PatientSex = patient.sex if patient.sex in ("F", "M", "O") else ""
+
+
+def _burned_in(analysis: Analysis, read: Review | None = None) -> np.ndarray:
     """The overlay (radiograph + heatmap) with the finding and the warning written on it, RGB."""
     path = analysis.image_path("overlay") or analysis.image_path("display")
     if path is None:
@@ -86,6 +119,7 @@ def _burned_in(analysis: Analysis) -> np.ndarray:
     lines = [
         f"AI: {consensus.finding} {consensus.confidence:.0%} ({agreed} models)",
         f"{analysis.pack_name} {analysis.pack_version}",
+        f"Radiologist: {_read_text(read)}",
     ]
     if analysis.demonstration:
         lines.insert(0, f"AI result - {DEMONSTRATION_WARNING.upper()}")
@@ -99,21 +133,23 @@ def _burned_in(analysis: Analysis) -> np.ndarray:
 
 
 def secondary_capture(study: Study, analysis: Analysis) -> pydicom.Dataset:
-    pixels = _burned_in(analysis)
+    pixels = _burned_in(analysis, _signed_read(study))
+    version = _version(study, analysis)
     common = {
         "pixel_array": pixels,
         "photometric_interpretation": "RGB",
         "bits_allocated": 8,
         "coordinate_system": "PATIENT",
-        "series_instance_uid": _uid("cxr-sc-series", analysis.pk, study.sha256),
+        "series_instance_uid": _uid("cxr-sc-series", *version),
         "series_number": SC_SERIES_NUMBER,
-        "sop_instance_uid": _uid("cxr-sc", analysis.pk, study.sha256),
+        "sop_instance_uid": _uid("cxr-sc", *version),
         "instance_number": 1,
         "manufacturer": MANUFACTURER,
         "patient_orientation": ("L", "F"),
     }
     original = _original_dataset(study)
     if original is not None:
+        _use_workstation_patient(original, study)
         sc = hd.sc.SCImage.from_ref_dataset(ref_dataset=original, **common)
     else:
         sc = hd.sc.SCImage(**common, **_study_tags(study))
@@ -137,6 +173,8 @@ def structured_report(study: Study, analysis: Analysis, evidence: pydicom.Datase
             relationship_type=RelationshipTypeValues.CONTAINS,
         ),
         TextContentItem(name=REVIEW, value="; ".join(consensus.review_reasons) or "no", relationship_type=RelationshipTypeValues.CONTAINS),
+        # Kept apart from the AI's finding: what a radiologist signed, or that nobody has yet.
+        TextContentItem(name=SIGNED_READ, value=_read_text(_signed_read(study)), relationship_type=RelationshipTypeValues.CONTAINS),
     ]
     if consensus.agreement is not None and consensus.members is not None:
         items.append(NumContentItem(name=AGREEMENT, value=int(consensus.agreement), unit=CodedConcept("{models}", "UCUM", "models"), relationship_type=RelationshipTypeValues.CONTAINS))
@@ -149,9 +187,9 @@ def structured_report(study: Study, analysis: Analysis, evidence: pydicom.Datase
     sr = hd.sr.ComprehensiveSR(
         evidence=[evidence],
         content=container,
-        series_instance_uid=_uid("cxr-sr-series", analysis.pk, study.sha256),
+        series_instance_uid=_uid("cxr-sr-series", *_version(study, analysis)),
         series_number=SR_SERIES_NUMBER,
-        sop_instance_uid=_uid("cxr-sr", analysis.pk, study.sha256),
+        sop_instance_uid=_uid("cxr-sr", *_version(study, analysis)),
         instance_number=1,
         manufacturer=MANUFACTURER,
         is_complete=True,

@@ -14,7 +14,7 @@ from typing import Any
 from pynetdicom import AE
 from pynetdicom.sop_class import ComprehensiveSRStorage, SecondaryCaptureImageStorage
 
-from app.clinical import audit
+from app.audit import trail as audit
 
 from app.dicom import results as dicom_results
 from app.clinical.models import Study

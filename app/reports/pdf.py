@@ -68,7 +68,8 @@ def build_pdf(study: Study, original_preview: Path | None) -> bytes:
     clinic_name = clinic.clinic_name if clinic else "CXR Workstation"
     analysis = study.latest_analysis
     outcome = analysis.outcome if analysis else None
-    review = study.reviews.select_related("reviewer").first()
+    reads = list(study.reviews.select_related("reviewer"))  # newest first: an addendum above the read it amends
+    review = reads[0] if reads else None
     demonstration = bool(analysis and analysis.pack_name and analysis.demonstration)
     preliminary = review is None
     styles = _styles()
@@ -147,19 +148,24 @@ def build_pdf(study: Study, original_preview: Path | None) -> bytes:
     else:
         story.append(_text(_("No AI result (%(status)s).") % {"status": analysis.get_status_display() if analysis else _("not analysed")}, styles["BodyText"]))
     story.append(Paragraph(_("Radiologist"), styles["Heading2"]))
-    if review:
+    for read in reads:
+        if len(reads) > 1:
+            label = _("Addendum") if read.is_addendum else _("Original read")
+            story.append(_text(label + (" · " + _("the read that stands") if read is review else ""), styles["Heading3"]))
+        said = read.finding + (": " + read.detail if read.detail else "")
         story.append(
             _table(
                 [
-                    [_("Finding"), review.finding + (" (" + _("confirms the AI") + ")" if review.agrees_with_ai else " (" + _("AI said %(finding)s") % {"finding": review.ai_finding} + ")")],
-                    [_("Note"), _text(review.note or "—", styles["BodyText"])],
-                    [_("Signed by"), review.reviewer.get_full_name() or review.reviewer.get_username()],
-                    [_("Signed at"), f"{timezone.localtime(review.signed_at):%Y-%m-%d %H:%M}"],
+                    [_("Finding"), _text(said + (" (" + _("confirms the AI") + ")" if read.agrees_with_ai else " (" + _("AI said %(finding)s") % {"finding": read.ai_finding} + ")"), styles["BodyText"])],
+                    [_("Note"), _text(read.note or "—", styles["BodyText"])],
+                    [_("Signed by"), read.reviewer.get_full_name() or read.reviewer.get_username()],
+                    [_("Signed at"), f"{timezone.localtime(read.signed_at):%Y-%m-%d %H:%M}"],
                 ],
                 [40 * mm, 120 * mm],
             )
         )
-    else:
+        story.append(Spacer(1, 2 * mm))
+    if not reads:
         story.append(_text(_("Not yet reviewed."), styles["BodyText"]))
     buffer = io.BytesIO()
     doc = SimpleDocTemplate(buffer, pagesize=A4, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=20 * mm, bottomMargin=26 * mm, title=f"Report {patient.patient_id}")

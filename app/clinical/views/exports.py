@@ -11,15 +11,18 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from app.clinical import audit
+from app.audit import trail as audit
 from app.clinical.models import Study
 from app.clinical.views.studies import original_preview
-from app.clinical.views.worklist import clean_filters, filtered_studies
+from app.clinical.worklist_filters import clean_filters, filtered_studies
 
 
 CSV_COLUMNS = [
     "study", "uploaded", "patient_id", "patient_name", "sex", "ai_status", "ai_finding", "ai_confidence",
     "ai_agreement", "ai_needs_review", "quality_gate_override", "model_pack", "demonstration_pack", "reviewer_finding", "reviewer", "signed_at",
+    # The finding that stands: the radiologist's signed read (its newest addendum) where there is
+    # one, else the AI's, and which of the two it is.
+    "reviewer_detail", "read_is_addendum", "final_finding", "final_finding_from",
 ]
 
 
@@ -36,6 +39,16 @@ def csv_cell(value: object) -> object:
 def download_name(text: str) -> str:
     """A file-name part that survives any header and file system."""
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "patient"
+
+
+def final_finding(study: Study) -> tuple[str, str]:
+    """(finding, "radiologist" or "AI, not reviewed"): what a report or statistic should count."""
+    if study.final_finding:
+        return study.final_finding, "radiologist"
+    a = study.latest_analysis
+    if a and a.status == "analysed":
+        return a.finding, "AI, not reviewed"
+    return "", ""
 
 
 @require_GET
@@ -62,6 +75,8 @@ def worklist_csv(request: HttpRequest) -> HttpResponse:
                 ("yes" if a.needs_review else "no") if a else "", a.gate_override_text() if a else "", f"{a.pack_name} {a.pack_version}".strip() if a else "",
                 ("yes" if a.demonstration else "no") if a and a.pack_name else "", review.finding if review else "",
                 review.reviewer.get_username() if review else "", timezone.localtime(review.signed_at).strftime("%Y-%m-%d %H:%M") if review else "",
+                review.detail if review else "", ("yes" if review.is_addendum else "no") if review else "",
+                *final_finding(study),
             ]
         )
         count += 1
@@ -81,7 +96,10 @@ def study_json(request: HttpRequest, pk: int) -> JsonResponse:
         "patient": {"patient_id": patient.patient_id, "name": patient.full_name, "sex": patient.sex, "birth_date": patient.birth_date.isoformat() if patient.birth_date else None, "age_years": patient.age_years},
         "study": {"id": study.pk, "sha256": study.sha256, "original_name": study.original_name, "format": study.file_format, "width": study.width, "height": study.height, "study_date": study.study_date.isoformat() if study.study_date else None, "accession_number": study.accession_number, "uploaded_at": study.uploaded_at.isoformat(), "dicom": study.dicom},
         "ai": None if analysis is None else {"status": analysis.status, "message": analysis.message, "result": {k: v for k, v in analysis.outcome.data.items() if k != "images"} if analysis.outcome else {}},
-        "reviews": [{"finding": r.finding, "ai_finding": r.ai_finding, "agrees_with_ai": r.agrees_with_ai, "note": r.note, "reviewer": r.reviewer.get_username(), "signed_at": r.signed_at.isoformat()} for r in study.reviews.select_related("reviewer")],
+        "reviews": [{"finding": r.finding, "detail": r.detail, "ai_finding": r.ai_finding, "agrees_with_ai": r.agrees_with_ai, "note": r.note,
+                     "reviewer": r.reviewer.get_username(), "signed_at": r.signed_at.isoformat(), "addendum_to": r.amends_id, "id": r.id}
+                    for r in study.reviews.select_related("reviewer")],
+        "final_finding": dict(zip(("finding", "from"), final_finding(study))),
     }
     audit.record(request.user, audit.EXPORTED, study, f"Study {study.pk} exported as JSON")
     response = JsonResponse(body, json_dumps_params={"indent": 2, "ensure_ascii": False})

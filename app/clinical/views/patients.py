@@ -10,7 +10,7 @@ from django.utils.translation import gettext
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET
 
-from app.clinical import audit
+from app.audit import trail as audit
 from app.clinical.forms import PatientForm
 from app.clinical.models import Patient
 from app.core.paging import PAGE_SIZE, CappedPaginator
@@ -19,9 +19,11 @@ from app.core.paging import PAGE_SIZE, CappedPaginator
 @require_GET
 def patient_list(request: HttpRequest) -> HttpResponse:
     q = request.GET.get("q", "").strip()
-    patients = Patient.objects.order_by("patient_id")
+    patients = Patient.objects.filter(merged_into=None).order_by("patient_id")
     if q:
-        patients = patients.filter(Q(patient_id__icontains=q) | Q(full_name__icontains=q))
+        # A merged record's old ID finds the record it was merged into.
+        matching = Patient.objects.filter(Q(patient_id__icontains=q) | Q(full_name__icontains=q))
+        patients = patients.filter(Q(pk__in=matching) | Q(pk__in=matching.exclude(merged_into=None).values("merged_into")))
     page = CappedPaginator(patients, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "clinical/patient_list.html", {"page": page, "q": q})
 
@@ -55,6 +57,13 @@ def patient_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
     patient = get_object_or_404(Patient, pk=pk)
-    studies = patient.studies.select_related("latest_analysis").order_by("-uploaded_at")
+    if patient.merged_into_id is not None:
+        kept = patient.resolved()
+        messages.info(request, gettext("Patient %(old)s was merged into %(kept)s on %(when)s.") % {
+            "old": patient.patient_id, "kept": kept.patient_id, "when": f"{patient.merged_at:%Y-%m-%d}" if patient.merged_at else "—"})
+        return redirect("patient_detail", pk=kept.pk)
+    studies = patient.studies.not_voided().select_related("latest_analysis").order_by("-uploaded_at")
+    context = {"patient": patient, "studies": studies, "merged_records": patient.merged_records.order_by("patient_id"),
+               "voided_count": patient.studies.exclude(voided_at=None).count()}
     audit.record(request.user, audit.VIEWED, patient, f"Patient {patient.patient_id} viewed")
-    return render(request, "clinical/patient_detail.html", {"patient": patient, "studies": studies})
+    return render(request, "clinical/patient_detail.html", context)

@@ -16,11 +16,10 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from app.platform import disk_full
-from app.clinical import audit
-from app.clinical.forms import GateOverrideForm, ReviewForm, UploadForm
+from app.audit import trail as audit
+from app.clinical.forms import GateOverrideForm, UploadForm
 from app.clinical.intake import IntakeError, intake, queue_analysis
-from app.clinical.models import Analysis, AnalysisStatus, Review, Study, refresh_worklist_priority
-from app.core.roles import RADIOLOGIST, has_role
+from app.clinical.models import Analysis, AnalysisStatus, Study
 from app.jobs import queue
 
 
@@ -35,7 +34,13 @@ def upload(request: HttpRequest) -> HttpResponse:
         for upload_file in form.cleaned_data["files"]:
             try:
                 result = intake(upload_file, request.user, form.cleaned_data["patient"])
-                outcomes.append({"name": upload_file.name, "study": result.study, "duplicate": result.duplicate, "new_patient": result.created_patient})
+                chosen = form.cleaned_data["patient"]
+                outcomes.append({
+                    "name": upload_file.name, "study": result.study, "duplicate": result.duplicate, "new_patient": result.created_patient,
+                    # The same film uploaded for another patient: most likely it was first stored
+                    # on the wrong one; offer to move it here instead.
+                    "offer_move_to": chosen if result.duplicate and chosen and result.study.patient_id != chosen.pk else None,
+                })
             except IntakeError as exc:
                 outcomes.append({"name": upload_file.name, "error": str(exc)})
             except disk_full.DiskFull:
@@ -61,11 +66,13 @@ def _study_context(study: Study) -> dict[str, object]:
         "queue_position": queue.queue_position(job) if job else None,
         "outcome": analysis.outcome if analysis else None,
         "result": analysis.outcome.data if analysis and analysis.outcome else None,  # what the page shows of it
-        "reviews": study.reviews.select_related("reviewer"),
+        "reviews": study.reviews.select_related("reviewer", "amends"),
+        # A refusal the gate will repeat (colour, blank, too small): retake or void, not again.
+        "retry_useful": bool(analysis and analysis.status in (AnalysisStatus.FAILED, AnalysisStatus.CANCELLED)),
     }
 
 
-def _study_page_context(study: Study) -> dict[str, object]:
+def study_page_context(study: Study) -> dict[str, object]:
     """The whole study page; the status part polled every second needs only _study_context."""
     return _study_context(study) | _comparison_context(study) | _send_context(study)
 
@@ -78,11 +85,13 @@ def _send_context(study: Study) -> dict[str, object]:
 
 @require_GET
 def study_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    study = get_object_or_404(Study.objects.select_related("patient", "latest_analysis__job"), pk=pk)
-    context = _study_page_context(study)
-    outcome = context["outcome"]
-    if outcome and outcome.analysed and has_role(request.user, RADIOLOGIST):
-        context["review_form"] = ReviewForm(classes=outcome.classes, ai_finding=outcome.consensus.finding)
+    from app.clinical.views.reading import reading_context
+
+    study = get_object_or_404(Study.objects.select_related("patient", "latest_analysis__job", "voided_by"), pk=pk)
+    if study.voided:
+        # Kept, not shown: an administrator sees voided studies and can restore them.
+        return render(request, "clinical/study_voided.html", {"study": study}, status=410)
+    context = study_page_context(study) | reading_context(request, study)
     audit.record(request.user, audit.VIEWED, study, f"Study {study.pk} of patient {study.patient.patient_id} viewed")
     return render(request, "clinical/study_detail.html", context)
 
@@ -119,11 +128,34 @@ def original_preview(study: Study) -> Path:
     return path
 
 
+THUMBNAIL_PIXELS = 96
+
+
+def thumbnail(study: Study) -> Path:
+    """A small PNG for the worklist row, made once from the display preview."""
+    import cv2
+
+    path = settings.DATA_DIR.derived / f"study-{study.pk}" / "thumb.png"
+    if not path.is_file():
+        preview = cv2.imread(str(original_preview(study)), cv2.IMREAD_GRAYSCALE)
+        scale = THUMBNAIL_PIXELS / max(preview.shape)
+        small = cv2.resize(preview, (max(1, round(preview.shape[1] * scale)), max(1, round(preview.shape[0] * scale))), interpolation=cv2.INTER_AREA)
+        ok, encoded = cv2.imencode(".png", small)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(encoded.tobytes())
+        tmp.replace(path)
+    return path
+
+
 @require_GET
 def study_image(request: HttpRequest, pk: int, kind: str) -> FileResponse:
     study = get_object_or_404(Study.objects.select_related("latest_analysis"), pk=pk)
+    if kind in ("original", "thumb") and not study.path.is_file():
+        raise Http404("The stored radiograph is missing")
     if kind == "original":
         return FileResponse(original_preview(study).open("rb"), content_type="image/png")
+    if kind == "thumb":
+        return FileResponse(thumbnail(study).open("rb"), content_type="image/png")
     analysis = study.latest_analysis
     path = analysis.image_path(kind) if analysis and kind in STUDY_IMAGES else None
     if path is None:
@@ -228,7 +260,7 @@ def study_analyse_anyway(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("study_detail", pk=pk)
     form = GateOverrideForm(request.POST)
     if not form.is_valid():
-        context = _study_page_context(study) | {"override_form": form}
+        context = study_page_context(study) | {"override_form": form}
         return render(request, "clinical/study_detail.html", context, status=400)
     reason = form.cleaned_data["reason"]
     with transaction.atomic():
@@ -243,30 +275,10 @@ def study_analyse_anyway(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-def study_review(request: HttpRequest, pk: int) -> HttpResponse:
-    study = get_object_or_404(Study.objects.select_related("latest_analysis", "patient"), pk=pk)
-    analysis = study.latest_analysis
-    if not analysis or analysis.status != AnalysisStatus.ANALYSED:
-        messages.error(request, gettext("There is no AI finding to review yet."))
-        return redirect("study_detail", pk=pk)
-    form = ReviewForm(request.POST, classes=analysis.outcome.classes, ai_finding=analysis.finding)
-    if not form.is_valid():
-        context = _study_page_context(study) | {"review_form": form}
-        return render(request, "clinical/study_detail.html", context, status=400)
-    with transaction.atomic():
-        review = Review.objects.create(
-            study=study,
-            analysis=analysis,
-            reviewer=request.user,
-            ai_finding=analysis.finding,
-            finding=form.cleaned_data["finding"],
-            agrees_with_ai=form.cleaned_data["finding"] == analysis.finding,
-            note=form.cleaned_data["note"],
-            signed_at=timezone.now(),
-        )
-        Study.objects.filter(pk=study.pk).update(reviewed=True)
-        refresh_worklist_priority(Study.objects.filter(pk=study.pk))
-        verb = "confirmed" if review.agrees_with_ai else f"overrode {analysis.finding} with"
-        audit.record(request.user, audit.REVIEWED, study, f"Study {study.pk}: reviewer {verb} {review.finding}", review_id=review.id, note=review.note)
-    messages.success(request, gettext("Review signed."))
-    return redirect("study_detail", pk=pk)
+def study_retake_done(request: HttpRequest, pk: int) -> HttpResponse:
+    """A radiographer has taken the film again (or decided not to): off the Retake list."""
+    study = get_object_or_404(Study, pk=pk, retake_done_at__isnull=True)
+    Study.objects.filter(pk=pk).update(retake_done_at=timezone.now())
+    audit.record(request.user, audit.CHANGED, study, f"Study {study.pk}: retake marked done")
+    messages.success(request, gettext("Taken off the retake list."))
+    return redirect("home")

@@ -49,3 +49,12 @@ def agreement(consensus: dict[str, Any]) -> str:
     members = int(consensus["members"])
     return ngettext("%(agreement)s of %(members)s model", "%(agreement)s of %(members)s models", members) % {
         "agreement": consensus.get("agreement", ""), "members": members}
+
+
+@register.filter
+def age_sex(study: Any) -> str:
+    """"54 y F" for a worklist row: the patient's age on the day of the study, and sex."""
+    patient = study.patient
+    age = patient.age_on(study.study_date or study.uploaded_at.date())
+    parts = [f"{age} y" if age is not None else "", patient.sex if patient.sex != "U" else ""]
+    return " ".join(p for p in parts if p) or "—"
