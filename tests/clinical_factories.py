@@ -48,8 +48,10 @@ class AnalysisFactory(factory.django.DjangoModelFactory):
     result = factory.LazyAttribute(
         lambda o: {
             "status": "analysed",
-            "classes": ["Abnormal", "Normal"],
-            "consensus": {"finding": o.finding, "confidence": o.confidence, "probabilities": {"Abnormal": 0.8, "Normal": 0.2}, "agreement_text": "5 of 6 models", "needs_review": False, "review_reasons": []},
+            # The finding is always one of the pack's classes, as the engine makes it.
+            "classes": ["Abnormal", "Normal"] + ([o.finding] if o.finding not in ("Abnormal", "Normal") else []),
+            "consensus": {"finding": o.finding, "confidence": o.confidence,
+                          "probabilities": {"Abnormal": 0.8, "Normal": 0.2} | ({o.finding: o.confidence} if o.finding not in ("Abnormal", "Normal") else {}), "agreement_text": "5 of 6 models", "needs_review": False, "review_reasons": []},
             "members": [],
             "pack": {"name": "cxr-demo", "version": "1.0.0", "validated": False},
             "demonstration": True,

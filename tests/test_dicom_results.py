@@ -113,3 +113,22 @@ class DicomResultsTestCase(BaseTestCase):
         self.client.login(username="bob", password=PASSWORD)
         r = self.client.get(reverse("study_dicom", kwargs={"pk": study.pk, "kind": "sr"}))
         self.assertEqual(r.status_code, 404)
+
+    def test_a_moved_study_s_objects_name_the_new_patient_and_the_signed_read(self) -> None:
+        from app.clinical.reading import sign
+        from app.corrections.actions import move_study
+
+        study = self.upload(DICOM_MONO2, "chest.dcm")
+        before = pydicom.dcmread(io.BytesIO(self.export(study, "sc")))
+        right = Patient.objects.create(patient_id="RIGHT-1", full_name="Kofi Boateng", sex="M")
+        move_study(study, right, self.radiologist, "uploaded on the wrong patient")
+        sign(study, study.latest_analysis, self.radiologist, finding="Normal", note="Clear lungs.")
+        after = pydicom.dcmread(io.BytesIO(self.export(study, "sc")))
+        self.assertEqual((after.PatientID, str(after.PatientName)), ("RIGHT-1", "Kofi^Boateng"))
+        self.assertEqual(after.StudyInstanceUID, before.StudyInstanceUID)  # still the same imaging study
+        self.assertNotEqual(after.SOPInstanceUID, before.SOPInstanceUID)  # a new object for the PACS, not a silent change
+        sr = hd.sr.srread(io.BytesIO(self.export(study, "sr")))
+        self.assertEqual(sr.PatientID, "RIGHT-1")
+        texts = {item.ConceptNameCodeSequence[0].CodeMeaning: getattr(item, "TextValue", None) for item in sr.ContentSequence}
+        self.assertTrue(texts["Radiologist's signed finding"].startswith("Normal (signed by Carol"), texts)
+        self.assertEqual(texts["Finding"], study.latest_analysis.finding)  # the AI's own finding is kept apart
