@@ -159,9 +159,10 @@ def test_the_whole_clinical_path(app: LaunchedApp, tiny_pack_dir: Path, tmp_path
         shot("07-worklist-before-review")
         page.goto(study_url)
         finding = page.inner_text(".finding-name").strip()
+        page.check(f"#review-form input[name=finding][value='{finding}']")
         page.fill("#id_note", "Agree.")
-        page.click("text=Sign review")
-        page.wait_for_selector("text=confirms the AI")
+        page.click("button:has-text('Sign and stay')")
+        page.wait_for_selector("text=agrees with the AI")
         shot("08-reviewed")
         page.goto(app.url + "worklist/?reviewed=yes")
         assert page.locator("text=RFC-0042").count() == 1

@@ -81,6 +81,24 @@ class ExportsTestCase(BaseTestCase):
         self.assertIn("Carol", body)
         self.assertIn("AI said Abnormal", body)
 
+    def test_an_amended_report_shows_the_addendum_above_the_original(self) -> None:
+        from app.clinical.reading import current_read, sign
+
+        sign(self.study, self.analysis, self.radiologist, finding="Abnormal", note="")
+        sign(self.study, self.analysis, self.radiologist, finding="Other abnormality", detail="Right pleural effusion",
+             note="On the lateral: fluid, not consolidation.", amends=current_read(self.study))
+        content = self.client.get(reverse("study_report", kwargs={"pk": self.study.pk})).content
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        (ARTIFACTS / "report-amended.pdf").write_bytes(content)
+        body = " ".join("\n".join(pdf_text(content)).split())
+        self.assertIn("Addendum · the read that stands", body)
+        self.assertIn("Original read", body)
+        self.assertLess(body.index("Right pleural effusion"), body.index("Original read"))
+        self.assertIn("On the lateral: fluid, not consolidation.", body)
+        rows = list(csv.DictReader(io.StringIO(self.client.get(reverse("worklist_csv")).content.decode("utf-8-sig"))))
+        self.assertEqual((rows[0]["final_finding"], rows[0]["final_finding_from"], rows[0]["read_is_addendum"]), ("Other abnormality", "radiologist", "yes"))
+        self.assertEqual(rows[0]["reviewer_detail"], "Right pleural effusion")
+
     def test_the_worklist_csv_follows_the_filters_and_opens_in_spreadsheets(self) -> None:
         AnalysisFactory(finding="Normal", positive=False)
         r = self.client.get(reverse("worklist_csv"), {"finding": "Abnormal"})
@@ -90,6 +108,7 @@ class ExportsTestCase(BaseTestCase):
         self.assertEqual(rows[0]["patient_id"], self.study.patient.patient_id)
         self.assertEqual(rows[0]["ai_finding"], "Abnormal")
         self.assertEqual(rows[0]["reviewer_finding"], "")
+        self.assertEqual((rows[0]["final_finding"], rows[0]["final_finding_from"]), ("Abnormal", "AI, not reviewed"))
         self.assertTrue(AuditEvent.objects.filter(action="exported", summary__contains="CSV (1 studies)").exists())
 
     def test_the_study_json_carries_ai_and_reviews(self) -> None:

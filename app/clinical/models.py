@@ -70,9 +70,9 @@ class Patient(models.Model):
         return self.age_years
 
     @property
-    def incomplete(self) -> bool:
-        """No name, sex or age: a film for it may well be on the wrong or an unknown person."""
-        return not self.full_name.strip() or (self.sex == Sex.UNKNOWN and self.birth_date is None and self.age_years is None)
+    def unnamed(self) -> bool:
+        """A record made from a file name or a bare ID: a film on it may be on an unknown person."""
+        return not self.full_name.strip()
 
 
 def find_patient(patient_id: str) -> Patient | None:

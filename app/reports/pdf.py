@@ -35,7 +35,7 @@ def _styles() -> dict[str, ParagraphStyle]:
     pdf_text.register_fonts()
     sample = getSampleStyleSheet()
     styles = {name: ParagraphStyle(name, parent=sample[name], fontName=pdf_text.REGULAR) for name in ("BodyText", "Italic")}
-    styles |= {name: ParagraphStyle(name, parent=sample[name], fontName=pdf_text.BOLD) for name in ("Title", "Heading2")}
+    styles |= {name: ParagraphStyle(name, parent=sample[name], fontName=pdf_text.BOLD) for name in ("Title", "Heading2", "Heading3")}
     styles["warning"] = ParagraphStyle("warning", parent=styles["BodyText"], textColor=colors.HexColor("#8a5a00"), fontName=pdf_text.BOLD)
     return styles
 
