@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "app.clinical",
     "app.backups",
     "app.corrections",
+    "app.statistics",
 ]
 
 MIDDLEWARE = [

@@ -15,6 +15,7 @@ urlpatterns = [
     path("password/done/", auth_views.PasswordChangeDoneView.as_view(template_name="core/password_change_done.html"), name="password_change_done"),
     path("", include("app.clinical.urls")),
     path("", include("app.corrections.urls")),
+    path("", include("app.statistics.urls")),
     path("", include("app.analysis.urls")),
     path("admin/settings/", core_views.clinic_settings, name="clinic_settings"),
     path("preferences/", core_views.preferences, name="preferences"),

@@ -112,7 +112,7 @@ def test_kill_during_a_folder_import_loses_and_duplicates_nothing(tmp_path: Path
     prepare(app, import_folders=str(usb))
     batch_id = int(app.manage(
         "from pathlib import Path; from django.contrib.auth.models import User; from app.clinical import batch_import; "
-        f"print(batch_import.start(Path({str(usb / 'screening')!r}), User.objects.get(username='bob')).id)"
+        f"print(batch_import.start(Path({str(usb / 'screening')!r}), User.objects.get(username='bob'), confirmed=True).id)"
     ).split()[-1])
     for round_ in range(ROUNDS):
         app = start_faulted(data, "import-stored:2", marker)
@@ -324,7 +324,7 @@ def test_disk_full_during_an_import_stops_it_with_the_reason_and_it_resumes(tmp_
             filler = fill(disk, leave_bytes=1_300_000)  # room for two films and the database
             batch_id = int(app.manage(
                 "from pathlib import Path; from django.contrib.auth.models import User; from app.clinical import batch_import; "
-                f"print(batch_import.start(Path({str(usb / 'screening')!r}), User.objects.get(username='bob')).id)"
+                f"print(batch_import.start(Path({str(usb / 'screening')!r}), User.objects.get(username='bob'), confirmed=True).id)"
             ).split()[-1])
             wait_for(lambda: job_states(app, "clinical.batch_import")[-1] == "failed", timeout=120, what="the import stopped")
             error = app.query("SELECT error FROM jobs_job WHERE kind = 'clinical.batch_import'")[0][0]

@@ -64,6 +64,9 @@ ACCESS: dict[str, frozenset[str]] = {
     "study_restore": ADMINS,
     "voided_list": ADMINS,
     "voided_image": ADMINS,
+    # How the AI does against this clinic's radiologists: for those who read and those who run it.
+    "statistics": REVIEWERS | ADMINS,
+    "statistics_csv": REVIEWERS | ADMINS,
     "worklist": CLINICAL,
     "worklist_csv": CLINICAL,
     "worklist_compare": CLINICAL,

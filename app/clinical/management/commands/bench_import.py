@@ -40,7 +40,7 @@ class Command(BaseCommand):
         user, _ = User.objects.get_or_create(username="bench-import")
         worker = Worker(worker_id="bench")
         worker.warm_up()
-        batch = batch_import.start(source, user)
+        batch = batch_import.start(source, user, confirmed=True)
         started = time.perf_counter()
         worker.execute(queue.claim_next(worker.worker_id))
         imported = time.perf_counter() - started

@@ -71,6 +71,11 @@ class Command(BaseCommand):
         grant(user, RADIOLOGIST)
         self.measure(user)
 
+    def study_positions(self) -> list[tuple[str, int]]:
+        order = Study.objects.order_by("-worklist_priority", "-uploaded_at", "-id").values_list("pk", flat=True)
+        total = order.count()
+        return [("first", order[0]), ("middle", order[total // 2]), ("last", order[total - 1])]
+
     def measure(self, user: User) -> None:
         client = Client(HTTP_HOST="127.0.0.1")
         client.force_login(user)
@@ -83,6 +88,9 @@ class Command(BaseCommand):
             ("worklist, patient search", "/worklist/?q=B00012"),
             ("patients, page 400", "/patients/?page=400"),
             ("dashboard", "/"),
+            # The study page finds its previous and next study in the worklist's order.
+            *[(f"study page, {where} of the default order", f"/studies/{study_id}/") for where, study_id in self.study_positions()],
+            ("study page, oldest of newest-first", f"/studies/{Study.objects.order_by('uploaded_at', 'id').values_list('pk', flat=True).first()}/?sort=newest"),
         ]:
             timings = []
             for _ in range(5):
