@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import date
 from urllib.parse import urlencode
 
+from django.db import connection
 from django.db.models import Q, QuerySet
 from django.http import QueryDict
 
@@ -80,19 +81,28 @@ def filtered_studies(params: dict[str, str]) -> QuerySet[Study]:
 
 def neighbour(study: Study, filters: dict[str, str], *, forward: bool = True, unread_only: bool = False) -> Study | None:
     """The study after (or before) this one in the list these filters make. `unread_only`: the
-    next one still waiting for a read, for Sign & next."""
+    next one still waiting for a read, for Sign & next.
+
+    One row-value comparison, (priority, uploaded_at, id) < (this study's), which SQLite and
+    PostgreSQL answer from the list's own index; spelled out as "a < x or (a = x and b < y) ..."
+    the database walked the index from the top of the list to this study (110 ms at 100,000)."""
     order = ORDERS[filters.get("sort") or "priority"]
-    after = Q()
-    # (a, b, c) comes after (x, y, z) in the order: a beyond x, or a = x and b beyond y, or ...
-    for i, (field, descending) in enumerate(order):
-        beyond = "lt" if descending == forward else "gt"
-        step = Q(**{f"{field}__{beyond}": getattr(study, field)})
-        for earlier, _descending in order[:i]:
-            step &= Q(**{earlier: getattr(study, earlier)})
-        after |= step
-    studies = filtered_studies(filters).filter(after)
+    descending = order[0][1]
+    table = connection.ops.quote_name(Study._meta.db_table)
+    columns = ", ".join(f"{table}.{connection.ops.quote_name(Study._meta.get_field(field).column)}" for field, _descending in order)
+    values = [_db_value(study, field) for field, _descending in order]
+    comparison = "<" if descending == forward else ">"
+    placeholders = ", ".join(["%s"] * len(values))
+    studies = filtered_studies(filters).extra(where=[f"({columns}) {comparison} ({placeholders})"], params=values)  # noqa: S610  (columns from the model, values as parameters)
     if unread_only:
         studies = studies.filter(reviewed=False, latest_analysis__status=AnalysisStatus.ANALYSED)
     if not forward:
         studies = studies.reverse()
     return studies.first()
+
+
+def _db_value(study: Study, field: str) -> object:
+    value = getattr(study, field)
+    if field == "uploaded_at":
+        return connection.ops.adapt_datetimefield_value(value)  # as the column stores it (text on SQLite)
+    return value

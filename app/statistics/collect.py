@@ -11,8 +11,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from django.db.models import Count
-from django.db.models.functions import TruncDate
+from django.contrib.auth.models import User
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from app.clinical.models import NOT_ASSESSABLE, OTHER_ABNORMALITY, Review, Study
@@ -141,11 +141,29 @@ def turnaround(stats: PackStatistics) -> list[dict[str, object]]:
 
 
 def workload(period: Period) -> dict[str, object]:
-    """Films received per day and per radiographer, reads per radiologist, voided and not-assessable counts."""
+    """Films received per day and per radiographer, reads per radiologist, voided and
+    not-assessable counts.
+
+    Counted as index ranges (per day on the upload-time index, per person on the uploader's
+    index), minus the few voided studies (their own partial index): grouping the period's rows by
+    a computed day read every study of the period (330 ms for 100,000 in a month)."""
     start, end = period.bounds()
-    received = Study.objects.filter(uploaded_at__gte=start, uploaded_at__lt=end)
-    per_day = dict(received.filter(voided_at__isnull=True).annotate(day=TruncDate("uploaded_at")).values_list("day").annotate(n=Count("id")).values_list("day", "n"))
-    uploaders = Counter(dict(received.filter(voided_at__isnull=True).values_list("uploaded_by__username").annotate(n=Count("id")).values_list("uploaded_by__username", "n")))
+    in_period = Q(uploaded_at__gte=start, uploaded_at__lt=end)
+    voided = list(Study.objects.filter(in_period, voided_at__isnull=False).values_list("uploaded_at", "uploaded_by__username", "reviewed"))
+    voided_per_day = Counter(timezone.localtime(at).date() for at, _user, _reviewed in voided)
+    per_day = []
+    for day in period.days:
+        lower, upper = Period(day, day).bounds()
+        per_day.append({"day": day, "films": Study.objects.filter(uploaded_at__gte=lower, uploaded_at__lt=upper).count() - voided_per_day[day]})
+    voided_per_user = Counter(user for _at, user, _reviewed in voided)
+    uploads = {}
+    for user_id, username in User.objects.values_list("pk", "username"):
+        n = Study.objects.filter(in_period, uploaded_by_id=user_id).count() - voided_per_user[username]
+        if n:
+            uploads[username] = n
+    by_receiver = Study.objects.filter(in_period, uploaded_by=None).count() - voided_per_user[None]
+    if by_receiver:
+        uploads[""] = by_receiver  # the DICOM receiver: no person uploaded these
     readers = Counter(dict(
         Review.objects.filter(amends=None, signed_at__gte=start, signed_at__lt=end, study__voided_at__isnull=True)
         .values_list("reviewer__username").annotate(n=Count("id")).values_list("reviewer__username", "n")
@@ -153,13 +171,13 @@ def workload(period: Period) -> dict[str, object]:
     not_assessable = Study.objects.filter(voided_at__isnull=True, final_finding=NOT_ASSESSABLE).filter(
         pk__in=Review.objects.filter(signed_at__gte=start, signed_at__lt=end).values("study")).count()
     return {
-        "per_day": [{"day": day, "films": per_day.get(day, 0)} for day in period.days],
-        "uploads": sorted(uploaders.items(), key=lambda kv: (-kv[1], kv[0] or "")),
+        "per_day": per_day,
+        "uploads": sorted(uploads.items(), key=lambda kv: (-kv[1], kv[0])),
         "reads": sorted(readers.items(), key=lambda kv: (-kv[1], kv[0] or "")),
-        "received": sum(per_day.values()),
-        "voided": received.exclude(voided_at=None).count(),
+        "received": sum(d["films"] for d in per_day),
+        "voided": len(voided),
         "not_assessable": not_assessable,
-        "unread": received.filter(voided_at__isnull=True, reviewed=False).count(),
+        "unread": Study.objects.filter(in_period, reviewed=False).count() - sum(not reviewed for _at, _user, reviewed in voided),
     }
 
 

@@ -1,4 +1,6 @@
-"""Measure the worklist and dashboard with many studies: `manage.py bench_worklist --studies 100000`.
+"""Measure the worklist, study, dashboard and statistics pages with many studies:
+`manage.py bench_worklist --studies 100000 [--signed 600]` (--signed: that many of the newest
+studies get a four-class AI result and a radiologist's signed read, for the statistics page).
 
 Refuses to run on a database that already holds studies (it fills the database with fake rows).
 Use a throw-away data directory: CXR_DATA_DIR=/tmp/bench python manage.py bench_worklist
@@ -19,8 +21,8 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from app.clinical.models import Analysis, AnalysisStatus, Patient, Study, refresh_worklist_priority
-from app.core.roles import RADIOLOGIST, grant
+from app.clinical.models import Analysis, AnalysisStatus, Patient, Review, Study, refresh_worklist_priority
+from app.core.roles import ADMINISTRATOR, RADIOLOGIST, grant
 
 BATCH = 5000
 
@@ -36,8 +38,9 @@ class Command(BaseCommand):
             "the dashboard's two-week window: its worst case; a real archive of 1,000,000 studies spans years)",
         )
         parser.add_argument("--again", action="store_true", help="measure a data directory this command filled before, without filling it")
+        parser.add_argument("--signed", type=int, default=600, help="the newest studies that get a result and a signed read")
 
-    def handle(self, *args: Any, studies: int, days: int, again: bool, **options: Any) -> None:
+    def handle(self, *args: Any, studies: int, days: int, again: bool, signed: int, **options: Any) -> None:
         if again:
             if not User.objects.filter(username="bench-radiologist").exists():
                 raise CommandError("--again needs a data directory this command filled before.")
@@ -68,8 +71,32 @@ class Command(BaseCommand):
             refresh_worklist_priority(Study.objects.all())
         self.stdout.write(f"Inserted {studies} studies in {time.perf_counter() - started:.1f} s")
         user = User.objects.create_user("bench-radiologist", password="bench-password-123")
-        grant(user, RADIOLOGIST)
+        grant(user, RADIOLOGIST, ADMINISTRATOR)
+        self.sign_newest(user, signed, rng)
         self.measure(user)
+
+    def sign_newest(self, user: User, count: int, rng: random.Random) -> None:
+        """Four-class results and signed reads (80% agreeing) on the newest studies, as a month
+        of a clinic's reading looks to the statistics page."""
+        classes = ["COVID-19", "Lung Opacity", "Normal", "Viral Pneumonia"]
+        reviews = []
+        with transaction.atomic():
+            for study in Study.objects.select_related("latest_analysis").order_by("-uploaded_at")[:count]:
+                analysis = study.latest_analysis
+                finding = rng.choice(classes)
+                probabilities = {c: (0.7 if c == finding else 0.1) for c in classes}
+                analysis.finding, analysis.needs_review = finding, rng.random() < 0.3
+                analysis.result = {
+                    "schema_version": 2, "status": "analysed", "classes": classes, "pack": {"name": "bench", "version": "1.0.0", "validated": False},
+                    "consensus": {"finding": finding, "confidence": 0.7, "probabilities": probabilities, "needs_review": analysis.needs_review, "positive": finding != "Normal"},
+                    "members": [], "images": {},
+                }
+                analysis.save(update_fields=["finding", "needs_review", "result"])
+                read = finding if rng.random() < 0.8 else rng.choice(classes)
+                reviews.append(Review(study=study, analysis=analysis, reviewer=user, ai_finding=finding, finding=read, agrees_with_ai=read == finding,
+                                      signed_at=study.uploaded_at + timedelta(minutes=rng.randint(5, 600))))
+            Review.objects.bulk_create(reviews)
+        self.stdout.write(f"Signed {len(reviews)} studies")
 
     def study_positions(self) -> list[tuple[str, int]]:
         order = Study.objects.order_by("-worklist_priority", "-uploaded_at", "-id").values_list("pk", flat=True)
@@ -88,6 +115,8 @@ class Command(BaseCommand):
             ("worklist, patient search", "/worklist/?q=B00012"),
             ("patients, page 400", "/patients/?page=400"),
             ("dashboard", "/"),
+            ("statistics, last 30 days", "/statistics/"),
+            ("statistics, last 365 days", "/statistics/?period=year"),
             # The study page finds its previous and next study in the worklist's order.
             *[(f"study page, {where} of the default order", f"/studies/{study_id}/") for where, study_id in self.study_positions()],
             ("study page, oldest of newest-first", f"/studies/{Study.objects.order_by('uploaded_at', 'id').values_list('pk', flat=True).first()}/?sort=newest"),
