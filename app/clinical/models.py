@@ -144,6 +144,8 @@ class Study(models.Model):
             # studies, from an index instead of the rows.
             models.Index(fields=["uploaded_by", "uploaded_at"], name="study_uploader"),
             models.Index(fields=["uploaded_at"], name="study_voided", condition=models.Q(voided_at__isnull=False)),
+            # The radiographers' retake list (app/clinical/retakes.py).
+            models.Index(fields=["uploaded_at"], name="study_not_assessable", condition=models.Q(final_finding="Not assessable")),
         ]
 
     def __str__(self) -> str:
