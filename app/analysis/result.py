@@ -75,6 +75,25 @@ class AnalysisResult:
     def analysed(self) -> bool:
         return self.status == ANALYSED
 
+    @property
+    def site_profile(self) -> dict[str, Any] | None:
+        """The site profile this result used ({"name", "version", "target", "threshold", ...}), if any."""
+        return self.data.get("site_profile") or None
+
+    @property
+    def pack_probabilities(self) -> dict[str, float]:
+        """The pack's own consensus probabilities, before any site profile: what a new site
+        profile is fitted on (results made under a profile keep them beside the site's)."""
+        profile = self.site_profile
+        if profile and profile.get("pack_probabilities"):
+            return {k: float(v) for k, v in profile["pack_probabilities"].items()}
+        return dict(self.consensus.probabilities) if self.consensus else {}
+
+    @property
+    def familiarity_distance(self) -> float | None:
+        familiarity = self.data.get("familiarity") or {}
+        return float(familiarity["distance"]) if familiarity.get("distance") is not None else None
+
     @classmethod
     def from_stored(cls, stored: dict[str, Any]) -> AnalysisResult:
         version = int(stored.get("schema_version", 1))

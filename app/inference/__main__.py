@@ -1,7 +1,7 @@
 """Command line: analyse radiographs without the app, printing JSON.
 
     python -m app.inference predict FILE [FILE...] [--pack DIR] [--no-heatmap] [--device cpu|cuda]
-                                                   [--save-images DIR]
+                                                   [--save-images DIR] [--site-profile PROFILE.json]
     python -m app.inference packs                  list installed packs and the active one
     python -m app.inference import-pack PATH [--activate]   install a pack folder or .zip (verified)
     python -m app.inference activate NAME [VERSION] make an installed pack the active one
@@ -37,12 +37,22 @@ def predict(args: argparse.Namespace) -> int:
     except ModelPackError as exc:
         print(json.dumps({"status": "error", "error": str(exc)}), file=sys.stderr)
         return 2
+    profile = None
+    if args.site_profile:
+        from app.inference.site_profile import SiteProfile, SiteProfileError
+
+        try:
+            profile = SiteProfile.read(args.site_profile)
+            profile.check_pack(engine.pack.name, engine.pack.version, engine.pack.classes)
+        except SiteProfileError as exc:
+            print(json.dumps({"status": "error", "error": str(exc)}), file=sys.stderr)
+            return 2
     failures = 0
     results: list[dict[str, Any]] = []
     for file in args.files:
         entry: dict[str, Any] = {"file": str(file)}
         try:
-            analysis = engine.analyse(file, heatmap=not args.no_heatmap)
+            analysis = engine.analyse(file, heatmap=not args.no_heatmap, site_profile=profile)
             entry.update({"status": "ok", **analysis.result})
             if args.save_images:
                 images = analysis.save_images(Path(args.save_images), stem=Path(file).stem)
@@ -112,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--save-images", help="folder for display/heatmap/overlay PNGs")
     p.add_argument("--memory-budget-mb", type=int, default=6144)
     p.add_argument("--jsonl", action="store_true", help="one JSON object per line, as each file finishes")
+    p.add_argument("--site-profile", type=Path, help="a clinic's site profile (python -m app.analysis.site_calibration fit) to apply")
     p.set_defaults(func=predict)
     sub.add_parser("packs", help="list installed packs").set_defaults(func=packs)
     i = sub.add_parser("import-pack", help="install a pack folder or .zip after verifying it")

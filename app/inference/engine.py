@@ -35,6 +35,7 @@ from app.inference.preprocess import prepare, to_batch
 from app.inference.errors import ModelPackError, QualityGateRefusal
 from app.inference.familiarity import FamiliarityCheck
 from app.inference.quality_gate import OVERRIDABLE_REFUSALS, GateResult, QualityGate
+from app.inference.site_profile import SiteProfile
 
 if TYPE_CHECKING:
     from app.inference.ensemble import Ensemble  # torch: imported where it is used
@@ -152,14 +153,16 @@ class Engine:
 
     # -- analysis --------------------------------------------------------------------------
 
-    def analyse(self, path: str | Path, *, heatmap: bool = True, progress: Progress | None = None, override_gate: bool = False) -> EngineOutput:
+    def analyse(
+        self, path: str | Path, *, heatmap: bool = True, progress: Progress | None = None, override_gate: bool = False, site_profile: SiteProfile | None = None,
+    ) -> EngineOutput:
         timings: dict[str, float] = {}
         started = time.perf_counter()
         if progress:
             progress(0.02, "Reading the image")
         image = load_image(path)
         timings["read"] = time.perf_counter() - started
-        return self.analyse_image(image, heatmap=heatmap, timings=timings, started=started, progress=progress, override_gate=override_gate)
+        return self.analyse_image(image, heatmap=heatmap, timings=timings, started=started, progress=progress, override_gate=override_gate, site_profile=site_profile)
 
     def analyse_image(
         self,
@@ -170,13 +173,17 @@ class Engine:
         started: float | None = None,
         progress: Progress | None = None,
         override_gate: bool = False,
+        site_profile: SiteProfile | None = None,
     ) -> EngineOutput:
         """Gate, preprocess, run the ensemble. `progress(fraction, message)` is called between
         steps (the job worker uses it to report progress and to stop on cancel).
 
         override_gate: a person decided this film is a chest radiograph although the gate refused
         it; an overridable refusal is then recorded in the result, the image is analysed as given
-        and the finding always needs review. Other refusals (colour, blank, noise) still raise."""
+        and the finding always needs review. Other refusals (colour, blank, noise) still raise.
+
+        site_profile: this clinic's calibration of this pack (app/inference/site_profile.py); the
+        result records it and keeps the pack's own probabilities beside the site's."""
         report = progress or (lambda fraction, message: None)
         timings = dict(timings or {})
         started = started if started is not None else time.perf_counter()
@@ -201,7 +208,10 @@ class Engine:
         if self.familiarity is not None and gate.overridden is None:  # an overruled film needs review anyway
             step = time.perf_counter()
             distance = self.familiarity.distance(batch)
-            familiarity = {"distance": round(distance, 3), "threshold": round(self.familiarity.threshold, 3), "unfamiliar": distance > self.familiarity.threshold}
+            threshold = self.familiarity.threshold
+            if site_profile is not None and site_profile.familiarity_threshold is not None:
+                threshold = site_profile.familiarity_threshold  # this clinic's ordinary films taken in
+            familiarity = {"distance": round(distance, 3), "threshold": round(threshold, 3), "unfamiliar": distance > threshold}
             timings["familiarity"] = time.perf_counter() - step
 
         with self._lock:
@@ -215,7 +225,17 @@ class Engine:
             timings["ensemble"] = time.perf_counter() - step
 
         probs = np.stack([r.probabilities[0] for r in runs])
-        consensus = combine(probs, self.pack.classes, self.pack.consensus, self.thresholds)
+        site: dict[str, Any] | None = None
+        if site_profile is not None:
+            site_profile.check_pack(self.pack.name, self.pack.version, self.pack.classes)
+            pack_mean = probs.mean(axis=0)
+            probs = site_profile.adjust(probs)
+            consensus = combine(probs, self.pack.classes, self.pack.consensus, self.thresholds, decide=site_profile.decide,
+                                mean=site_profile.adjust(pack_mean)[0])
+            site = {**site_profile.summary(), "pack_probabilities": {c: float(p) for c, p in zip(self.pack.classes, pack_mean, strict=True)},
+                    "pack_finding": self.pack.classes[int(np.argmax(pack_mean))]}
+        else:
+            consensus = combine(probs, self.pack.classes, self.pack.consensus, self.thresholds)
         consensus["positive"] = self.pack.is_positive(consensus["finding"])
         if gate.overridden is not None:
             consensus["needs_review"] = True
@@ -257,12 +277,12 @@ class Engine:
                 {
                     "name": r.spec.name,
                     "architecture": r.spec.architecture,
-                    "probabilities": {c: float(p) for c, p in zip(self.pack.classes, r.probabilities[0], strict=True)},
-                    "prediction": self.pack.classes[int(np.argmax(r.probabilities[0]))],
+                    "probabilities": {c: float(p) for c, p in zip(self.pack.classes, row, strict=True)},
+                    "prediction": self.pack.classes[site_profile.decide(row) if site_profile else int(np.argmax(row))],
                     "temperature": r.spec.temperature,
                     "seconds": round(r.seconds, 4),
                 }
-                for r in runs
+                for r, row in zip(runs, probs, strict=True)
             ],
             "image": {
                 "format": image.source_format,
@@ -274,6 +294,7 @@ class Engine:
             },
             "quality_gate": gate.to_dict(),
             "familiarity": familiarity,
+            "site_profile": site,
             "heatmap": heatmap,
             "timings": {k: round(v, 4) for k, v in timings.items()},
         }
