@@ -16,6 +16,7 @@ urlpatterns = [
     path("", include("app.clinical.urls")),
     path("", include("app.corrections.urls")),
     path("", include("app.statistics.urls")),
+    path("", include("app.analysis.site_calibration.urls")),
     path("", include("app.analysis.urls")),
     path("admin/settings/", core_views.clinic_settings, name="clinic_settings"),
     path("preferences/", core_views.preferences, name="preferences"),

@@ -30,8 +30,13 @@ def run_engine(ctx: JobContext, path: Path, folder: Path, heatmap: bool = True, 
         engine = get_engine(pack)
     except ModelPackError as exc:
         raise JobError(f"No model pack is available: {exc}") from exc
+    from app.analysis.site_calibration.profiles import active_profile
+
+    # The clinic's calibration of this pack, if an administrator activated one; read before each
+    # analysis, so an activation or rollback applies from the next film on.
+    site_profile = active_profile(engine.pack.name, engine.pack.version)
     try:
-        analysis = engine.analyse(path, heatmap=heatmap, progress=ctx.progress, override_gate=override_gate)
+        analysis = engine.analyse(path, heatmap=heatmap, progress=ctx.progress, override_gate=override_gate, site_profile=site_profile)
     except QualityGateRefusal as exc:
         return {
             "schema_version": SCHEMA_VERSION,

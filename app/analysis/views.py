@@ -61,7 +61,13 @@ def model_card(request: HttpRequest, name: str | None = None, version: str | Non
         return render(request, "analysis/model_card.html", {"pack": None}, status=404)
     card = pack.root / "MODEL_CARD.md"
     html = render_card(card.read_text(encoding="utf-8"), pack.name, pack.version) if card.is_file() else ""
-    return render(request, "analysis/model_card.html", {"pack": pack, "card": html, "active": packs.active_pack()})
+    from app.analysis.site_calibration.profiles import active_record
+    from app.inference.site_profile import SiteProfile
+
+    record = active_record(pack.name, pack.version)
+    context = {"pack": pack, "card": html, "active": packs.active_pack(), "site_record": record,
+               "site_profile": SiteProfile.from_dict(record.profile) if record else None}
+    return render(request, "analysis/model_card.html", context)
 
 
 @require_GET

@@ -67,6 +67,12 @@ ACCESS: dict[str, frozenset[str]] = {
     # How the AI does against this clinic's radiologists: for those who read and those who run it.
     "statistics": REVIEWERS | ADMINS,
     "statistics_csv": REVIEWERS | ADMINS,
+    # Calibrating the pack to this clinic changes every later finding: administrators only.
+    "site_calibration": ADMINS,
+    "site_profile": ADMINS,
+    "site_profile_activate": ADMINS,
+    "site_profile_retire": ADMINS,
+    "site_profile_import": ADMINS,
     "worklist": CLINICAL,
     "worklist_csv": CLINICAL,
     "worklist_compare": CLINICAL,

@@ -5,8 +5,6 @@ Pure functions on arrays, so the rule is easy to read and to test.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -37,17 +35,15 @@ def calibrated_probabilities(logits: np.ndarray, temperature: float) -> np.ndarr
 
 def combine(
     member_probs: np.ndarray, classes: tuple[str, ...], rule: ConsensusRule, thresholds: dict[str, float],
-    decide: Callable[[np.ndarray], int] | None = None, mean: np.ndarray | None = None,
+    mean: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """member_probs: (members, classes) calibrated probabilities for one image. `decide`: the
-    finding for a row of probabilities (default the most probable class; a site profile decides
-    its target class by its own threshold). `mean`: the consensus probabilities when they are not
-    the members' average (a site profile recalibrates the pack's average, as it was fitted)."""
-    decide = decide or (lambda row: int(np.argmax(row)))
+    """member_probs: (members, classes) calibrated probabilities for one image. `mean`: the
+    consensus probabilities when they are not the members' average (a site profile recalibrates
+    the pack's average, as it was fitted)."""
     n_members, n_classes = member_probs.shape
     mean = member_probs.mean(axis=0) if mean is None else mean
-    top = decide(mean)
-    votes = np.array([decide(row) for row in member_probs])
+    top = int(np.argmax(mean))
+    votes = member_probs.argmax(axis=1)
     counts = np.bincount(votes, minlength=n_classes)
     # Majority vote; a tie is broken by the mean probability.
     majority = int(max(range(n_classes), key=lambda c: (counts[c], mean[c])))

@@ -230,8 +230,7 @@ class Engine:
             site_profile.check_pack(self.pack.name, self.pack.version, self.pack.classes)
             pack_mean = probs.mean(axis=0)
             probs = site_profile.adjust(probs)
-            consensus = combine(probs, self.pack.classes, self.pack.consensus, self.thresholds, decide=site_profile.decide,
-                                mean=site_profile.adjust(pack_mean)[0])
+            consensus = combine(probs, self.pack.classes, self.pack.consensus, self.thresholds, mean=site_profile.adjust(pack_mean)[0])
             site = {**site_profile.summary(), "pack_probabilities": {c: float(p) for c, p in zip(self.pack.classes, pack_mean, strict=True)},
                     "pack_finding": self.pack.classes[int(np.argmax(pack_mean))]}
         else:
@@ -278,7 +277,7 @@ class Engine:
                     "name": r.spec.name,
                     "architecture": r.spec.architecture,
                     "probabilities": {c: float(p) for c, p in zip(self.pack.classes, row, strict=True)},
-                    "prediction": self.pack.classes[site_profile.decide(row) if site_profile else int(np.argmax(row))],
+                    "prediction": self.pack.classes[int(np.argmax(row))],
                     "temperature": r.spec.temperature,
                     "seconds": round(r.seconds, 4),
                 }

@@ -4,11 +4,12 @@ signed reads (app/analysis/site_calibration fits it; this module only applies it
 What it changes, and only for results made while it is active:
 
 - the target class (for example COVID-19) gets a site probability from a logistic model on the
-  pack's log-probabilities, q = sigmoid(w . log p + b); the other classes share 1 - q in the
+  pack's log-probabilities, q = sigmoid(w . log p + b), moved by the fitted threshold t so that
+  t maps to one half: q' = sigmoid(logit q - logit t); the other classes share 1 - q' in the
   pack's own proportions;
-- the target class is the finding when q reaches the fitted threshold (chosen so that the target
-  class's sensitivity against this clinic's radiologists meets the operating point an
-  administrator picked); otherwise the most probable of the other classes is;
+- the finding is the most probable class of that distribution, as without a profile; t is chosen
+  so that the target class's sensitivity against this clinic's radiologists meets the operating
+  point an administrator picked (the page shows what the finding says: no hidden rule);
 - the "unfamiliar film" check may use a threshold that takes in this clinic's ordinary films.
 
 A profile is checked loudly when loaded: it must name the pack's classes in the pack's order,
@@ -41,7 +42,7 @@ class SiteProfile:
     target: str
     weights: tuple[float, ...]  # one per class, on log p
     intercept: float
-    threshold: float  # on the site probability q of the target class
+    threshold: float  # the site probability q of the target class that the profile moves to one half
     name: str = "site profile"
     version: int = 1
     target_sensitivity: float | None = None
@@ -73,9 +74,11 @@ class SiteProfile:
         return 1.0 / (1.0 + np.exp(-(logs @ np.asarray(self.weights) + self.intercept)))
 
     def adjust(self, probabilities: np.ndarray) -> np.ndarray:
-        """Rows of pack probabilities as this site's: the target's q, the others sharing 1 - q."""
+        """Rows of pack probabilities as this site's: the target's q', the others sharing 1 - q'."""
         probabilities = np.atleast_2d(np.asarray(probabilities, dtype=np.float64))
-        q = self.site_probability(probabilities)
+        q = np.clip(self.site_probability(probabilities), 1e-12, 1 - 1e-12)
+        shift = math.log(self.threshold / (1 - self.threshold))
+        q = 1.0 / (1.0 + np.exp(-(np.log(q / (1 - q)) - shift)))
         t = self.target_index
         others = probabilities.copy()
         others[:, t] = 0.0
@@ -85,15 +88,6 @@ class SiteProfile:
         adjusted = share * (1.0 - q)[:, None]
         adjusted[:, t] = q
         return adjusted
-
-    def decide(self, adjusted: np.ndarray) -> int:
-        """The finding (class index) for one row of adjusted probabilities."""
-        t = self.target_index
-        if adjusted[t] >= self.threshold:
-            return t
-        others = adjusted.copy()
-        others[t] = -1.0
-        return int(np.argmax(others))
 
     def check_pack(self, pack_name: str, pack_version: str, classes: tuple[str, ...]) -> None:
         if (self.pack_name, self.pack_version) != (pack_name, pack_version) or tuple(classes) != self.classes:

@@ -145,7 +145,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
     probabilities = np.array([r["probabilities"] for r in held])
     truths = [r["finding"] for r in held]
     adjusted = profile.adjust(probabilities)
-    after = [pack.classes[profile.decide(row)] for row in adjusted]
+    after = [pack.classes[int(np.argmax(row))] for row in adjusted]
     before = [pack.classes[int(i)] for i in probabilities.argmax(axis=1)]
     report = {
         "pack": f"{pack.name} {pack.version}", "labels": str(args.labels.name), "target": args.target, "sensitivity_asked": args.sensitivity,

@@ -57,6 +57,16 @@ class Fit:
         logs = np.log(np.clip(probabilities, PROBABILITY_FLOOR, 1.0))
         return 1.0 / (1.0 + np.exp(-(logs @ self.weights + self.intercept)))
 
+    def margins(self, probabilities: np.ndarray, target: int) -> np.ndarray:
+        """How far each read is from being called the target, in log-odds: the target is the most
+        probable class of the profile's distribution exactly when logit(q) - log(s) reaches
+        logit(threshold), s being the largest share among the other classes
+        (app/inference/site_profile.py)."""
+        q = np.clip(self.probability(probabilities), 1e-12, 1 - 1e-12)
+        others = np.delete(probabilities, target, axis=1)
+        share = others.max(axis=1) / np.clip(others.sum(axis=1), 1e-12, None)
+        return np.log(q / (1 - q)) - np.log(np.clip(share, 1e-12, 1.0))
+
 
 @dataclass
 class Proposal:
@@ -89,11 +99,16 @@ def fit_logistic(features: np.ndarray, labels: np.ndarray, l2: float = L2, itera
     return beta[:k], float(beta[k])
 
 
-def threshold_for(positive_scores: np.ndarray, sensitivity: float) -> float:
-    """The highest threshold at which at least `sensitivity` of these positives score at or above it."""
-    ordered = np.sort(positive_scores)[::-1]
+def threshold_for(positive_margins: np.ndarray, sensitivity: float) -> float:
+    """The highest threshold (a probability) at which at least `sensitivity` of these positives
+    are called the target."""
+    ordered = np.sort(positive_margins)[::-1]
     needed = max(1, math.ceil(sensitivity * len(ordered) - 1e-9))
-    return float(np.clip(ordered[needed - 1], 1e-6, 1 - 1e-6))
+    return float(np.clip(1.0 / (1.0 + math.exp(-ordered[needed - 1])), 1e-6, 1 - 1e-6))
+
+
+def _logit(p: float) -> float:
+    return math.log(p / (1 - p))
 
 
 def _folds(labels: np.ndarray, folds: int, seed: int) -> list[np.ndarray]:
@@ -130,9 +145,9 @@ def fit_rule(probabilities: np.ndarray, labels: np.ndarray, target: int, sensiti
         for fold in _folds(labels, INNER_FOLDS, seed):
             train = np.setdiff1d(np.arange(len(labels)), fold)
             weights, intercept = _scorer_fit(probabilities[train], labels[train], target, scorer)
-            out_of_fold[fold] = Fit(weights, intercept, 0.5, scorer).probability(probabilities[fold])
+            out_of_fold[fold] = Fit(weights, intercept, 0.5, scorer).margins(probabilities[fold], target)
         threshold = threshold_for(out_of_fold[labels == 1], sensitivity)
-        specificity = float(np.mean(out_of_fold[labels == 0] < threshold))
+        specificity = float(np.mean(out_of_fold[labels == 0] < _logit(threshold)))
         weights, intercept = _scorer_fit(probabilities, labels, target, scorer)
         candidate = Fit(weights, intercept, threshold, scorer)
         if best is None or (specificity, -rank) > (best[0], -best[1]):
@@ -142,10 +157,9 @@ def fit_rule(probabilities: np.ndarray, labels: np.ndarray, target: int, sensiti
 
 def decide(probabilities: np.ndarray, fit: Fit, target: int) -> np.ndarray:
     """The finding (class index) each read would get with this fit."""
-    q = fit.probability(probabilities)
     others = probabilities.copy()
     others[:, target] = -1.0
-    return np.where(q >= fit.threshold, target, others.argmax(axis=1))
+    return np.where(fit.margins(probabilities, target) >= _logit(fit.threshold), target, others.argmax(axis=1))
 
 
 def figures(found: Sequence[str], truths: Sequence[str], classes: Sequence[str], target: str) -> dict[str, Any]:
