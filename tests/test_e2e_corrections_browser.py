@@ -214,6 +214,10 @@ def test_corrections_and_the_reading_loop(app: LaunchedApp, tmp_path: Path) -> N
         assert page.locator("table.worklist .signed-finding").count() == 4
         shot("11-worklist-signed-reads")
 
+        page.goto(url + "statistics/")
+        assert page.locator("#agreement .confusion svg rect").count() >= 4
+        shot("11b-statistics")
+
         log_in(page, url, "rita")
         assert "Rotated, both bases clipped" in page.inner_text("#retakes")
         shot("12-retake-list")

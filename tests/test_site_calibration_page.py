@@ -102,3 +102,24 @@ class SiteCalibrationPageTestCase(BaseTestCase):
         self.assertEqual(outcome.site_profile["version"], 1)
         self.assertEqual(set(outcome.pack_probabilities), set(CLASSES_4))
         self.assertContains(self.client.get(reverse("study_detail", kwargs={"pk": study.pk})), "this clinic's site profile v1")
+
+
+@pytest.mark.usefixtures("tiny_pack_active")
+class ImportSiteProfileCommandTestCase(BaseTestCase):
+    def test_it_imports_and_activates_a_profile_file(self) -> None:
+        import tempfile
+        from pathlib import Path
+
+        from django.core.management import call_command
+
+        from app.inference.site_profile import SiteProfile
+
+        profile = SiteProfile(pack_name="tiny-test", pack_version="0.0.1", classes=tuple(CLASSES_4), target="COVID-19",
+                              weights=(1.0, 0.0, 0.0, 0.0), intercept=0.0, threshold=0.3)
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "profile.json"
+            profile.write(path)
+            call_command("import_site_profile", str(path), "--activate")
+        record = SiteProfileRecord.objects.get()
+        self.assertTrue(record.active)
+        self.assertEqual(record.source, "imported")

@@ -81,3 +81,14 @@ def test_a_profile_file_round_trips_and_bad_ones_are_refused_loudly(tmp_path) ->
             SiteProfile.from_dict(broken)
     with pytest.raises(SiteProfileError, match="was fitted for p 1"):
         profile.check_pack("cxr-4class-lite", "3.0.0", tuple(CLASSES))
+
+
+def test_the_clinic_s_ordinary_films_are_taken_into_the_familiarity_check() -> None:
+    probabilities, truths = clinic()
+    distances = list(np.linspace(1.0, 3.0, len(truths)))
+    proposal = fitting.propose(probabilities, truths, CLASSES, "COVID-19", 0.9, pack_name="p", pack_version="1",
+                               familiarity_distances=distances, pack_familiarity_threshold=1.5)
+    assert proposal.profile.familiarity_threshold == pytest.approx(np.percentile(distances, 95))
+    tighter = fitting.propose(probabilities, truths, CLASSES, "COVID-19", 0.9, pack_name="p", pack_version="1",
+                              familiarity_distances=distances, pack_familiarity_threshold=5.0)
+    assert tighter.profile.familiarity_threshold == 5.0  # never stricter than the pack's own
