@@ -47,6 +47,12 @@ class AccessMatrixTestCase(BaseTestCase):
         voided = AnalysisFactory().study
         Study.objects.filter(pk=voided.pk).update(voided_at=timezone.now(), void_reason="test")
         Image.fromarray(np.full((64, 64), 90, np.uint8)).save(voided.path)
+        from app.analysis.site_calibration.models import SiteProfileRecord
+        from app.inference.site_profile import SiteProfile
+
+        profile = SiteProfile(pack_name="cxr-4class-lite", pack_version="3.0.0", classes=("COVID-19", "Lung Opacity", "Normal", "Viral Pneumonia"),
+                              target="COVID-19", weights=(1.0, 0.0, 0.0, 0.0), intercept=0.0, threshold=0.3)
+        site_record = SiteProfileRecord.objects.create(pack_name="cxr-4class-lite", pack_version="3.0.0", version=1, profile=profile.to_dict())
         self.kwargs = {
             "patient_detail": {"pk": self.study.patient.pk},
             "patient_edit": {"pk": self.study.patient.pk},
@@ -73,6 +79,8 @@ class AccessMatrixTestCase(BaseTestCase):
             "patient_merge": {"pk": self.study.patient.pk},
             "voided_image": {"pk": voided.pk},
             "statistics_csv": {"table": "confusion"},
+            "site_profile": {"pk": site_record.pk},
+            "site_profile_activate": {"pk": site_record.pk},
             "model_card_pack": {"name": "cxr-4class-lite", "version": "3.0.0"},
             "pack_file": {"name": "cxr-4class-lite", "version": "3.0.0", "path": "evaluation/test-roc.png"},
         }

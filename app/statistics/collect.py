@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta
 from django.contrib.auth.models import User
 from django.db.models import Count, Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from app.clinical.models import NOT_ASSESSABLE, OTHER_ABNORMALITY, Review, Study
 from app.statistics import measures
@@ -137,7 +138,9 @@ def turnaround(stats: PackStatistics) -> list[dict[str, object]]:
         "analysed → signed": [(r.signed - r.analysed).total_seconds() / 60 for r in stats.reads if r.analysed],
         "received → signed": [(r.signed - r.received).total_seconds() / 60 for r in stats.reads],
     }
-    return [{"span": span, "n": len(values), "median": measures.percentile(values, 50), "p90": measures.percentile(values, 90)} for span, values in spans.items()]
+    labels = {"received → analysed": _("received → analysed"), "analysed → signed": _("analysed → signed"), "received → signed": _("received → signed")}
+    return [{"span": span, "label": labels[span], "n": len(values), "median": measures.percentile(values, 50), "p90": measures.percentile(values, 90)}
+            for span, values in spans.items()]
 
 
 def workload(period: Period) -> dict[str, object]:
