@@ -13,6 +13,7 @@ def tiny_pack_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import torch
 
     from app.inference.preprocess import PreprocessSpec
+    from app.inference.packs.class_codes import known_codes
     from app.inference.packs.writer import MemberToWrite, write_pack
 
     torch.manual_seed(0)
@@ -29,6 +30,7 @@ def tiny_pack_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ],
         preprocessing=PreprocessSpec(input_size=96),
         normal_classes=["Normal"],
+        class_codes=known_codes(list(CLASSES_4)),
     )
     return folder
 

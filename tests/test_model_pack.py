@@ -68,7 +68,7 @@ def test_it_never_unpickles_code(pack_copy: Path, tmp_path: Path) -> None:
 
 
 def test_it_refuses_weights_for_another_class_count(pack_copy: Path) -> None:
-    edit_manifest(pack_copy, lambda m: m.update(classes=["A", "B"], normal_classes=[]) or [mm.update(thresholds={}) for mm in m["members"]])
+    edit_manifest(pack_copy, lambda m: m.update(classes=["A", "B"], normal_classes=[], class_codes={}) or [mm.update(thresholds={}) for mm in m["members"]])
     pack = read_manifest(pack_copy)
     with pytest.raises(ModelPackError, match="do not fit architecture 'resnet18' with 2 classes"):
         load_member(pack, pack.members[0])
@@ -81,6 +81,9 @@ def test_it_refuses_weights_for_another_class_count(pack_copy: Path) -> None:
         (lambda m: m.update(format_version=99), "format_version 99 is not supported"),
         (lambda m: m.update(normal_classes=["No Finding"]), "'normal_classes' must list class names of this pack"),
         (lambda m: m.update(validated="yes"), "'validated' must be bool"),
+        (lambda m: m.update(class_codes={"Tuberculosis": {"code": "56717001", "scheme": "SCT", "meaning": "Tuberculosis"}}), "'class_codes' must map class names of this pack"),
+        (lambda m: m.update(class_codes={"Normal": {"code": "", "scheme": "SCT", "meaning": "Normal"}}), "needs a code, a scheme and a meaning"),
+        (lambda m: m.update(class_codes={"Normal": {"code": "17621005", "scheme": "MADE-UP", "meaning": "Normal"}}), "scheme SCT, DCM"),
         (lambda m: m.update(classes=["A"]), "at least two distinct"),
         (lambda m: m["members"][1].update(architecture="alexnet"), "member 'mobilenet'.*'alexnet' is not supported"),
         (lambda m: m["members"][0].update(sha256="abc"), "member 'resnet18'.*64 hexadecimal"),

@@ -1,6 +1,6 @@
 """The AI result as DICOM a PACS can store and show (highdicom): a Secondary Capture of the
-radiograph with the heatmap and the finding burned in, and a Comprehensive SR with the finding,
-probabilities, agreement and the pack, both in the original study.
+radiograph with the heatmap and the finding burned in, and a coded Measurement Report SR (TID 1500,
+app/dicom/codes.py for its concepts), both in the original study.
 
 A study uploaded as DICOM keeps its Study Instance UID and patient tags (read from the stored
 file). A PNG or JPEG has no DICOM study: the objects then carry the workstation's patient record
@@ -12,6 +12,7 @@ the same objects (a PACS stores them once).
 from __future__ import annotations
 
 import io
+import re
 from datetime import date
 
 import cv2
@@ -19,32 +20,20 @@ import highdicom as hd
 import numpy as np
 import pydicom
 from django.utils import timezone
-from highdicom.sr import CodedConcept, ContainerContentItem, NumContentItem, RelationshipTypeValues, TextContentItem
+from highdicom.sr import RelationshipTypeValues, TextContentItem
 from PIL import Image
 from pydicom.uid import generate_uid
 
 from app import __version__
 from app.clinical.models import Analysis, AnalysisStatus, Review, Study
+from app.core.models import ClinicSettings
+from app.dicom import codes
 from app.inference.engine import DEMONSTRATION_WARNING
 from app.inference.io.dicom import OWN_MANUFACTURER
 
 MANUFACTURER = OWN_MANUFACTURER  # the reader refuses these objects when they come back (io/dicom.py)
 SC_SERIES_NUMBER = 9101
 SR_SERIES_NUMBER = 9102
-# Concepts without a standard code are coded in a local scheme (DICOM PS3.16 allows "99" prefixes).
-LOCAL = "99CXRWS"
-FINDING = CodedConcept("121071", "DCM", "Finding")
-ALGORITHM_NAME = CodedConcept("111001", "DCM", "Algorithm Name")
-ALGORITHM_VERSION = CodedConcept("111003", "DCM", "Algorithm Version")
-PERCENT = CodedConcept("%", "UCUM", "percent")
-AI_RESULT = CodedConcept("CXR-AI-1", LOCAL, "Chest radiograph AI result")
-PROBABILITY = CodedConcept("CXR-AI-2", LOCAL, "Consensus probability")
-AGREEMENT = CodedConcept("CXR-AI-3", LOCAL, "Models agreeing")
-VALIDATION = CodedConcept("CXR-AI-4", LOCAL, "Clinical validation status")
-REVIEW = CodedConcept("CXR-AI-5", LOCAL, "Needs review")
-SIGNED_READ = CodedConcept("CXR-AI-6", LOCAL, "Radiologist's signed finding")
-
-
 class NoResult(Exception):
     """The study has no analysed AI result to export."""
 
@@ -108,6 +97,18 @@ def _use_workstation_patient(dataset: pydicom.Dataset, study: Study) -> None:
     dataset.PatientSex = patient.sex if patient.sex in ("F", "M", "O") else ""
 
 
+def _valid_patient_age(dataset: pydicom.Dataset) -> None:
+    """Patient's Age copied from the original must be an Age String ("062Y"): X-ray units write
+    "62"; a number is mended, anything else left out rather than passed on invalid."""
+    age = str(dataset.get("PatientAge", "") or "")
+    if not age or re.fullmatch(r"\d{3}[DWMY]", age):
+        return
+    if age.isdigit() and int(age) < 1000:
+        dataset.PatientAge = f"{int(age):03d}Y"
+    else:
+        del dataset.PatientAge
+
+
 def _burned_in(analysis: Analysis, read: Review | None = None) -> np.ndarray:
     """The overlay (radiograph + heatmap) with the finding and the warning written on it, RGB."""
     path = analysis.image_path("overlay") or analysis.image_path("display")
@@ -160,41 +161,125 @@ def secondary_capture(study: Study, analysis: Analysis) -> pydicom.Dataset:
     return sc
 
 
-def structured_report(study: Study, analysis: Analysis, evidence: pydicom.Dataset) -> pydicom.Dataset:
-    consensus = analysis.outcome.consensus
-    container = ContainerContentItem(name=AI_RESULT)
-    items = [
-        TextContentItem(name=FINDING, value=consensus.finding, relationship_type=RelationshipTypeValues.CONTAINS),
-        TextContentItem(name=ALGORITHM_NAME, value=analysis.pack_name, relationship_type=RelationshipTypeValues.CONTAINS),
-        TextContentItem(name=ALGORITHM_VERSION, value=analysis.pack_version, relationship_type=RelationshipTypeValues.CONTAINS),
-        TextContentItem(
-            name=VALIDATION,
-            value=f"NOT clinically validated: {DEMONSTRATION_WARNING}" if analysis.demonstration else "clinically validated pack",
-            relationship_type=RelationshipTypeValues.CONTAINS,
-        ),
-        TextContentItem(name=REVIEW, value="; ".join(consensus.review_reasons) or "no", relationship_type=RelationshipTypeValues.CONTAINS),
-        # Kept apart from the AI's finding: what a radiologist signed, or that nobody has yet.
-        TextContentItem(name=SIGNED_READ, value=_read_text(_signed_read(study)), relationship_type=RelationshipTypeValues.CONTAINS),
+def _pack(analysis: Analysis):  # noqa: ANN202  (ModelPack | None)
+    """The installed pack that made the result (for its class codes and checksum), if still installed."""
+    from django.conf import settings
+
+    from app.inference.errors import ModelPackError
+    from app.inference.packs.registry import find
+
+    try:
+        return find(settings.DATA_DIR.model_packs, analysis.pack_name, analysis.pack_version)
+    except (ModelPackError, OSError):
+        return None
+
+
+def _ai_groups(study: Study, analysis: Analysis, source: hd.sr.SourceImageForMeasurementGroup) -> list[hd.sr.MeasurementsAndQualitativeEvaluations]:
+    """The AI's observations: one group with the consensus finding and its flags, then one group per
+    class (present or absent in the AI's finding, with its consensus probability in %)."""
+    outcome = analysis.outcome
+    consensus = outcome.consensus
+    pack = _pack(analysis)
+    pack_codes = pack.class_codes if pack else {}
+    parameters = [f"pack checksum sha256:{pack.identity}"] if pack else []
+    if outcome.site_profile:
+        parameters.append(f"site profile v{outcome.site_profile.get('version')} (target {outcome.site_profile.get('target')})")
+    algorithm = hd.sr.AlgorithmIdentification(name=analysis.pack_name, version=analysis.pack_version, parameters=parameters or None)
+    version = _version(study, analysis)
+    flags = [
+        hd.sr.QualitativeEvaluation(codes.NEEDS_REVIEW, codes.YES if consensus.needs_review else codes.NO),
+        hd.sr.QualitativeEvaluation(codes.GATE_OVERRIDDEN, codes.YES if analysis.gate_overridden else codes.NO),
+        hd.sr.QualitativeEvaluation(codes.VALIDATION, codes.NO if analysis.demonstration else codes.YES),
     ]
-    if consensus.agreement is not None and consensus.members is not None:
-        items.append(NumContentItem(name=AGREEMENT, value=int(consensus.agreement), unit=CodedConcept("{models}", "UCUM", "models"), relationship_type=RelationshipTypeValues.CONTAINS))
-    for label, probability in consensus.probabilities.items():
-        item = NumContentItem(name=PROBABILITY, value=round(float(probability) * 100, 1), unit=PERCENT, relationship_type=RelationshipTypeValues.CONTAINS)
-        # Which class the probability is of, as a text modifier of the number.
-        item.ContentSequence = [TextContentItem(name=FINDING, value=str(label), relationship_type=RelationshipTypeValues.HAS_CONCEPT_MOD)]
-        items.append(item)
-    container.ContentSequence = items
+    measurements = [hd.sr.Measurement(name=codes.CONSENSUS_PROBABILITY, value=round(float(consensus.confidence) * 100, 1), unit=codes.PERCENT)]
+    if consensus.agreement is not None:
+        measurements.append(hd.sr.Measurement(name=codes.MODELS_AGREEING, value=int(consensus.agreement), unit=codes.MODELS))
+    groups = [hd.sr.MeasurementsAndQualitativeEvaluations(
+        tracking_identifier=hd.sr.TrackingIdentifier(uid=_uid("cxr-sr-ai", *version), identifier="AI consensus result"),
+        finding_type=codes.class_concept(consensus.finding, pack_codes), algorithm_id=algorithm, qualitative_evaluations=flags,
+        measurements=measurements, source_images=[source],
+    )]
+    for index, (label, probability) in enumerate(consensus.probabilities.items()):
+        concept = codes.class_concept(label, pack_codes)
+        groups.append(hd.sr.MeasurementsAndQualitativeEvaluations(
+            tracking_identifier=hd.sr.TrackingIdentifier(uid=_uid("cxr-sr-class", index, *version), identifier=f"AI: {label}"[:64]),
+            finding_type=concept, algorithm_id=algorithm,
+            qualitative_evaluations=[hd.sr.QualitativeEvaluation(concept, codes.PRESENT if label == consensus.finding else codes.ABSENT)],
+            measurements=[hd.sr.Measurement(name=codes.CONSENSUS_PROBABILITY, value=round(float(probability) * 100, 1), unit=codes.PERCENT)],
+            source_images=[source],
+        ))
+    return groups
+
+
+def _read_group(study: Study, analysis: Analysis, read: Review, source: hd.sr.SourceImageForMeasurementGroup) -> hd.sr.MeasurementsAndQualitativeEvaluations:
+    """The radiologist's signed read: its own group, observed by a person (HAS OBS CONTEXT on the
+    group), never mixed into the AI's."""
+    pack = _pack(analysis)
+    group = hd.sr.MeasurementsAndQualitativeEvaluations(
+        tracking_identifier=hd.sr.TrackingIdentifier(uid=_uid("cxr-sr-read", *_version(study, analysis)), identifier="Radiologist's signed read"),
+        finding_type=codes.class_concept(read.finding, pack.class_codes if pack else {}),
+        qualitative_evaluations=[hd.sr.QualitativeEvaluation(codes.SIGNED_READ, codes.YES)],
+        source_images=[source],
+    )
+    clinic = ClinicSettings.current()
+    person = hd.sr.ObserverContext(
+        observer_type=codes.PERSON_OBSERVER,
+        observer_identifying_attributes=hd.sr.PersonObserverIdentifyingAttributes(
+            name=(read.reviewer.get_full_name() or read.reviewer.get_username()).replace(" ", "^")[:64],
+            login_name=read.reviewer.get_username()[:64], organization_name=(clinic.clinic_name if clinic else "")[:64] or None,
+        ),
+    )
+    container = group[0]
+    container.ContentSequence = [*person, *container.ContentSequence]
+    words = "; ".join(x for x in (read.detail, read.note, "addendum" if read.is_addendum else "", f"signed {timezone.localtime(read.signed_at):%Y-%m-%d %H:%M}") if x)
+    container.ContentSequence.append(TextContentItem(name=codes.COMMENT, value=words[:1024], relationship_type=RelationshipTypeValues.CONTAINS))
+    return group
+
+
+def structured_report(study: Study, analysis: Analysis, evidence: pydicom.Dataset) -> pydicom.Dataset:
+    """DICOM TID 1500 Measurement Report, as the IHE AI Results profile describes: the algorithm
+    as a device observer (name, version, the pack's checksum), the source image referenced, the
+    AI's finding and every class coded, the probabilities as numbers in UCUM %, needs-review and
+    the quality-gate override as coded flags; the radiologist's signed read, when there is one, as
+    a separate observation by a person."""
+    original = _original_dataset(study)
+    source_dataset = original if original is not None else evidence
+    source = hd.sr.SourceImageForMeasurementGroup.from_source_image(source_dataset)
+    pack = _pack(analysis)
+    device = hd.sr.ObserverContext(
+        observer_type=codes.DEVICE_OBSERVER,
+        observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
+            uid=_uid("cxr-pack", analysis.pack_name, analysis.pack_version, pack.identity if pack else ""),
+            name=f"{analysis.pack_name} {analysis.pack_version}"[:64], manufacturer_name=MANUFACTURER, model_name=analysis.pack_name[:64],
+        ),
+    )
+    groups = _ai_groups(study, analysis, source)
+    read = _signed_read(study)
+    if read is not None:
+        groups.append(_read_group(study, analysis, read, source))
+    report = hd.sr.MeasurementReport(
+        observation_context=hd.sr.ObservationContext(observer_device_context=device),
+        procedure_reported=codes.PLAIN_CHEST_XRAY,
+        imaging_measurements=groups,
+    )
+    version = _version(study, analysis)
     sr = hd.sr.ComprehensiveSR(
-        evidence=[evidence],
-        content=container,
-        series_instance_uid=_uid("cxr-sr-series", *_version(study, analysis)),
+        evidence=[source_dataset] if original is not None else [evidence],
+        content=report[0],
+        series_instance_uid=_uid("cxr-sr-series", *version),
         series_number=SR_SERIES_NUMBER,
-        sop_instance_uid=_uid("cxr-sr", *_version(study, analysis)),
+        sop_instance_uid=_uid("cxr-sr", *version),
         instance_number=1,
         manufacturer=MANUFACTURER,
         is_complete=True,
+        is_final=read is not None,
+        is_verified=False,
     )
+    if original is not None:
+        _use_workstation_patient(sr, study)
+        _valid_patient_age(sr)
     sr.SeriesDescription = "AI result report (demonstration, not for diagnosis)" if analysis.demonstration else "AI result report"
+    codes.declare_private_scheme(sr)
     return sr
 
 

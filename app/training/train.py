@@ -38,6 +38,7 @@ from app.inference.preprocess import PreprocessSpec, normalise
 from app.training.calibration import TARGET_SENSITIVITY, choose_thresholds, fit_temperature
 from app.training.tensors import augment, load_prepared
 from app.training.datasets import read_dataset
+from app.inference.packs.class_codes import known_codes
 from app.inference.packs.writer import DEFAULT_MEAN, DEFAULT_STD, MemberToWrite, write_pack
 from app.training.splits import describe, split_samples, uses_given_split
 
@@ -275,6 +276,7 @@ def main(argv: list[str] | None = None) -> int:
         provenance=provenance,
         limitations=args.limitation,
         normal_classes=normal_classes(args.normal_class, classes),
+        class_codes=known_codes(classes),
     )
     log.info("Pack written to %s; evaluating", args.out)
     from app.training.evaluate import evaluate_and_record

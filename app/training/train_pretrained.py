@@ -46,6 +46,7 @@ from app.training.film_views import prepared_views, view_weights
 from app.training import pretrained
 from app.training.calibration import TARGET_SENSITIVITY, choose_thresholds, fit_temperature
 from app.training.datasets import Sample, read_dataset
+from app.inference.packs.class_codes import known_codes
 from app.inference.packs.writer import MemberToWrite, write_pack
 from app.training.splits import describe, split_samples
 from app.training.train import normal_classes, seed_everything
@@ -376,6 +377,7 @@ def main(argv: list[str] | None = None) -> int:
         limitations=args.limitation,
         normalization={"mean": pretrained.IMAGENET_LITE_MEAN, "std": pretrained.IMAGENET_LITE_STD},
         normal_classes=normal_classes(args.normal_class, classes),
+        class_codes=known_codes(classes),
     )
     log.info("Pack written to %s in %.0f s of training", args.out, train_seconds)
     return 0

@@ -8,6 +8,8 @@ manifest.json (format_version 1):
       "validated": false,                       # true only for a clinically validated pack
       "intended_use": "...",
       "classes": ["COVID-19", "Normal"],        # ordered: index i is output i of every member
+      "class_codes": {"COVID-19": {"code": "840539006", "scheme": "SCT", "meaning": "..."}},
+                                                # optional: codes for coded reports (DICOM SR)
       "normal_classes": ["Normal"],             # findings that are negative; every other class is
                                                 # positive (worklist order, dashboard). Optional: a
                                                 # pack without it has no negative finding.
@@ -99,6 +101,17 @@ class ModelPack:
     manifest: dict[str, Any] = field(repr=False)
     normal_classes: tuple[str, ...] = ()
     familiarity: FamiliaritySpec | None = None  # app/inference/familiarity.py
+    # Each class's code for coded reports (DICOM SR): {"code", "scheme", "meaning"}; a class
+    # without one is coded in the workstation's private scheme (app/dicom/codes.py).
+    class_codes: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    @property
+    def identity(self) -> str:
+        """The pack's checksum: sha256 over its members' weight checksums, in manifest order; it
+        identifies exactly these weights wherever the pack is copied (the SR's algorithm ID)."""
+        import hashlib
+
+        return hashlib.sha256("".join(m.sha256 for m in self.members).encode("ascii")).hexdigest()
 
     def is_positive(self, finding: str) -> bool:
         """A finding counts as positive unless the pack declares it normal (never guessed from names)."""
@@ -215,7 +228,26 @@ def read_manifest(folder: str | Path) -> ModelPack:
         manifest=raw,
         normal_classes=tuple(normal_classes),
         familiarity=_read_familiarity(raw.get("familiarity"), name),
+        class_codes=_read_class_codes(raw.get("class_codes", {}), classes, name),
     )
+
+
+CODE_SCHEMES = re.compile(r"^(SCT|DCM|LN|RADLEX|UMLS|99[A-Z0-9_]{1,14})$")
+
+
+def _read_class_codes(raw: Any, classes: list[str], pack: str) -> dict[str, dict[str, str]]:
+    """Optional {"class": {"code", "scheme", "meaning"}}: only the pack's classes, every field
+    printable text that fits a DICOM code item."""
+    if not isinstance(raw, dict) or set(raw) - set(classes):
+        raise ModelPackError("'class_codes' must map class names of this pack to codes", pack=pack)
+    codes: dict[str, dict[str, str]] = {}
+    for label, entry in raw.items():
+        if not isinstance(entry, dict) or not all(isinstance(entry.get(k), str) and entry.get(k) and entry[k].isprintable() for k in ("code", "scheme", "meaning")):
+            raise ModelPackError(f"class_codes[{label!r}] needs a code, a scheme and a meaning (text)", pack=pack)
+        if len(entry["code"]) > 16 or len(entry["meaning"]) > 64 or not CODE_SCHEMES.match(entry["scheme"]):
+            raise ModelPackError(f"class_codes[{label!r}]: code at most 16 characters, meaning at most 64, scheme SCT, DCM, LN, RADLEX, UMLS or a private 99... one", pack=pack)
+        codes[label] = {"code": entry["code"], "scheme": entry["scheme"], "meaning": entry["meaning"]}
+    return codes
 
 
 def _read_familiarity(entry: Any, pack: str) -> FamiliaritySpec | None:

@@ -49,6 +49,7 @@ def write_pack(
     half: bool = True,
     normalization: dict[str, float] | None = None,
     normal_classes: list[str] | None = None,
+    class_codes: dict[str, dict[str, str]] | None = None,
 ) -> Path:
     norm = normalization or {"mean": DEFAULT_MEAN, "std": DEFAULT_STD}
     folder.mkdir(parents=True, exist_ok=True)
@@ -78,6 +79,7 @@ def write_pack(
         "validated": validated,
         "intended_use": intended_use,
         "classes": classes,
+        **({"class_codes": class_codes} if class_codes else {}),
         "normal_classes": normal_classes or [],
         "preprocessing": preprocessing.to_manifest(),
         "consensus": consensus or {"rule": "mean_probability", "review_threshold": 0.75, "min_agreement": 2 / 3},
