@@ -47,6 +47,7 @@ class AccessMatrixTestCase(BaseTestCase):
         voided = AnalysisFactory().study
         Study.objects.filter(pk=voided.pk).update(voided_at=timezone.now(), void_reason="test")
         Image.fromarray(np.full((64, 64), 90, np.uint8)).save(voided.path)
+        Image.fromarray(np.full((64, 64), 90, np.uint8)).save(self.study.path)
         from app.analysis.site_calibration.models import SiteProfileRecord
         from app.inference.site_profile import SiteProfile
 
@@ -59,6 +60,7 @@ class AccessMatrixTestCase(BaseTestCase):
             "study_detail": {"pk": self.study.pk},
             "study_status": {"pk": self.study.pk},
             "study_image": {"pk": self.study.pk, "kind": "display"},
+            "study_pixels": {"pk": self.study.pk},
             "study_retry": {"pk": self.study.pk},
             "study_analyse_anyway": {"pk": self.study.pk},
             "study_compare": {"pk": self.study.pk},

@@ -14,6 +14,7 @@ urlpatterns = [
     path("studies/<int:pk>/", views.study_detail, name="study_detail"),
     path("studies/<int:pk>/status/", views.study_status, name="study_status"),
     path("studies/<int:pk>/image/<str:kind>.png", views.study_image, name="study_image"),
+    path("studies/<int:pk>/pixels.u16", views.study_pixels, name="study_pixels"),
     path("studies/<int:pk>/retry/", views.study_retry, name="study_retry"),
     path("studies/<int:pk>/analyse-anyway/", views.study_analyse_anyway, name="study_analyse_anyway"),
     path("studies/<int:pk>/compare/", views.study_compare, name="study_compare"),

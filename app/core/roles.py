@@ -43,6 +43,7 @@ ACCESS: dict[str, frozenset[str]] = {
     "study_detail": CLINICAL,
     "study_status": CLINICAL,
     "study_image": CLINICAL,
+    "study_pixels": CLINICAL,
     "study_retry": CLINICAL,
     # Radiographers too: they are at the machine when a portable film is refused; a reason is
     # required and the result always goes to a radiologist as needs-review.

@@ -128,6 +128,25 @@ def original_preview(study: Study) -> Path:
     return path
 
 
+@require_GET
+def study_pixels(request: HttpRequest, pk: int) -> FileResponse:
+    """The film at full bit depth for the viewer's window and level (app/clinical/viewer_pixels.py)."""
+    import json
+
+    from app.clinical.viewer_pixels import viewer_pixels
+
+    study = get_object_or_404(Study.objects.select_related("latest_analysis"), pk=pk)
+    if not study.path.is_file():
+        raise Http404("The stored radiograph is missing")
+    try:
+        path, meta = viewer_pixels(study)
+    except (ValueError, OSError) as exc:
+        raise Http404(f"The film cannot be read at full depth ({exc})") from exc
+    response = FileResponse(path.open("rb"), content_type="application/octet-stream")
+    response["X-Viewer-Meta"] = json.dumps(meta)
+    return response
+
+
 THUMBNAIL_PIXELS = 96
 
 
