@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pydicom
 from django.urls import reverse
 
 from app.clinical.models import Study
