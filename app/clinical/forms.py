@@ -46,6 +46,10 @@ class UploadForm(forms.Form):
         help_text=_("PNG and JPEG files need a patient; DICOM files can bring their own."),
     )
     files = MultipleFileField(label=_("Files"), help_text=_("PNG, JPEG or DICOM; several at once is fine."))
+    study_date = forms.DateField(
+        label=_("Date the films were taken"), required=False, widget=forms.DateInput(attrs={"type": "date"}),
+        help_text=_("For PNG and JPEG files; DICOM files carry their own. Empty: today."),
+    )
 
 
 class GateOverrideForm(forms.Form):

@@ -120,10 +120,15 @@ def queue_analysis(
     return analysis
 
 
-def intake(upload: UploadedFile | File, user, patient: Patient | None, *, patient_from_name: bool = False, priority: int = Priority.NORMAL) -> IntakeResult:  # noqa: ANN001
+def intake(
+    upload: UploadedFile | File, user, patient: Patient | None, *, patient_from_name: bool = False, priority: int = Priority.NORMAL,  # noqa: ANN001
+    study_date: date | None = None,
+) -> IntakeResult:
     """`patient_from_name`: files without a patient (PNG, JPEG) belong to the patient whose ID is
     the file name without extension (screening-day convention: RFC-0042.png), created if new.
-    `priority`: of the analysis job (a folder import's films queue as bulk, behind uploads)."""
+    `priority`: of the analysis job (a folder import's films queue as bulk, behind uploads).
+    `study_date`: the day the film was taken, when the person uploading says so; a DICOM file's
+    own Study Date wins, and without either it is the day the film was received."""
     incoming = settings.DATA_DIR.originals / f".incoming-{uuid.uuid4().hex}"
     try:
         disk_full.ensure_room(settings.DATA_DIR.originals, upload.size or 0)
@@ -163,7 +168,7 @@ def intake(upload: UploadedFile | File, user, patient: Patient | None, *, patien
                         width=image.width,
                         height=image.height,
                         dicom=image.metadata,
-                        study_date=_parse_dicom_date(image.metadata.get("study_date", "")) or date.today(),
+                        study_date=_parse_dicom_date(image.metadata.get("study_date", "")) or study_date or date.today(),
                         accession_number=image.metadata.get("accession_number", "")[:64],
                         uploaded_by=user,
                     )

@@ -122,6 +122,8 @@ def _burned_in(analysis: Analysis, read: Review | None = None) -> np.ndarray:
         f"{analysis.pack_name} {analysis.pack_version}",
         f"Radiologist: {_read_text(read)}",
     ]
+    if analysis.gate_overridden:
+        lines.insert(1, f"Analysed despite the quality gate: {analysis.gate_override_reason}"[:110])
     if analysis.demonstration:
         lines.insert(0, f"AI result - {DEMONSTRATION_WARNING.upper()}")
     scale = max(picture.shape[1] / 900, 0.4)

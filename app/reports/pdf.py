@@ -16,7 +16,8 @@ from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import mm
-from reportlab.platypus import Image, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+from reportlab.pdfgen.canvas import Canvas
+from reportlab.platypus import Image, KeepTogether, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from app.reports import pdf_text
 from app.clinical.models import AnalysisStatus, Study
@@ -47,6 +48,28 @@ def _table(rows: list[list[Any]], widths: list[float]) -> Table:
     table = Table(cells, colWidths=widths, hAlign="LEFT")
     table.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("LINEBELOW", (0, 0), (-1, -1), 0.25, colors.lightgrey)]))
     return table
+
+
+class PagedCanvas(Canvas):
+    """Writes "page X of Y": pages are kept until the document ends, then numbered and drawn."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._pages: list[dict[str, Any]] = []
+
+    def showPage(self) -> None:  # noqa: N802  (reportlab's name)
+        self._pages.append(dict(self.__dict__))
+        self._startPage()
+
+    def save(self) -> None:
+        total = len(self._pages)
+        for state in self._pages:
+            self.__dict__.update(state)
+            self.setFont(pdf_text.REGULAR, 8)
+            self.drawRightString(A4[0] - MARGIN, 10 * mm, _("page %(page)s of %(pages)s") % {"page": self._pageNumber, "pages": total}
+                                 + " · " + _("printed %(when)s") % {"when": f"{timezone.localtime():%Y-%m-%d %H:%M}"})
+            super().showPage()
+        super().save()
 
 
 def _text(value: str, style: ParagraphStyle) -> Paragraph:
@@ -87,8 +110,6 @@ def build_pdf(study: Study, original_preview: Path | None) -> bytes:
         for i, notice in enumerate(notices):
             pdf_text.draw_string(canvas, MARGIN, 14 * mm + i * 4 * mm, notice, 9, bold=True)
         canvas.setFillColor(colors.black)
-        canvas.setFont(pdf_text.REGULAR, 8)
-        canvas.drawRightString(A4[0] - MARGIN, 10 * mm, _("page %(page)s · printed %(when)s") % {"page": doc.page, "when": f"{timezone.localtime():%Y-%m-%d %H:%M}"})
         canvas.restoreState()
 
     story: list[Any] = [Paragraph(_("Chest radiograph report"), styles["Title"])]
@@ -108,17 +129,46 @@ def build_pdf(study: Study, original_preview: Path | None) -> bytes:
                 [_("Study date"), study.study_date.isoformat() if study.study_date else "—"],
                 [_("Accession"), study.accession_number or "—"],
                 [_("File"), f"{study.original_name} ({study.file_format.upper()}, {study.width}×{study.height})"],
-                [_("Uploaded"), f"{timezone.localtime(study.uploaded_at):%Y-%m-%d %H:%M}"],
+                [_("Received"), f"{timezone.localtime(study.uploaded_at):%Y-%m-%d %H:%M}"],
             ],
             [40 * mm, 120 * mm],
         ),
         Spacer(1, 5 * mm),
     ]
+    # The radiologist's conclusion first: it is what the report is for; the AI's result follows.
+    story.append(Paragraph(_("Radiologist"), styles["Heading2"]))
+    for read in reads:
+        if len(reads) > 1:
+            label = _("Addendum") if read.is_addendum else _("Original read")
+            story.append(_text(label + (" · " + _("the read that stands") if read is review else ""), styles["Heading3"]))
+        said = read.finding + (": " + read.detail if read.detail else "")
+        story.append(
+            _table(
+                [
+                    [_("Finding"), _text(said + (" (" + _("confirms the AI") + ")" if read.agrees_with_ai else " (" + _("AI said %(finding)s") % {"finding": read.ai_finding} + ")"), styles["BodyText"])],
+                    [_("Note"), _text(read.note or "—", styles["BodyText"])],
+                    [_("Signed by"), read.reviewer.get_full_name() or read.reviewer.get_username()],
+                    [_("Signed at"), f"{timezone.localtime(read.signed_at):%Y-%m-%d %H:%M}"],
+                ],
+                [40 * mm, 120 * mm],
+            )
+        )
+        story.append(Spacer(1, 2 * mm))
+    if not reads:
+        story.append(_text(_("Not yet reviewed."), styles["BodyText"]))
+    story.append(Spacer(1, 4 * mm))
     display = (analysis.image_path("display") if outcome else None) or original_preview
     overlay = analysis.image_path("overlay") if outcome else None
-    story.append(Table([[_image(display, _("Radiograph"), styles["Italic"]), _image(overlay, _("Heatmap of the regions behind the AI finding"), styles["Italic"])]], hAlign="LEFT"))
-    story.append(Spacer(1, 5 * mm))
-    story.append(Paragraph(_("AI result"), styles["Heading2"]))
+    if outcome and outcome.analysed:
+        caption = _("Radiograph as the AI read it")
+        heat = _("Heatmap of the regions behind the AI finding %(finding)s") % {"finding": outcome.consensus.finding}
+    elif analysis and analysis.status == AnalysisStatus.REFUSED:
+        caption, heat = _("Image refused by the quality gate: %(reason)s") % {"reason": _(analysis.message)}, ""
+    else:
+        caption, heat = _("Radiograph as received"), ""
+    pictures = [_image(display, caption, styles["Italic"])] + ([_image(overlay, heat, styles["Italic"])] if heat else [])
+    # The heading stays with its pictures (it sat alone at the foot of page 1).
+    story.append(KeepTogether([Paragraph(_("AI result"), styles["Heading2"]), Table([pictures], hAlign="LEFT"), Spacer(1, 4 * mm)]))
     if outcome and outcome.analysed:
         consensus, stored = outcome.consensus, outcome.data["consensus"]  # stored: its review details, translated below
         story.append(
@@ -140,34 +190,15 @@ def build_pdf(study: Study, original_preview: Path | None) -> bytes:
         rows = [[_("Model"), *classes]] + [[m.name, *[f"{m.probabilities[c]:.0%}" for c in classes]] for m in outcome.members]
         rows.append([_("Consensus"), *[f"{consensus.probabilities[c]:.0%}" for c in classes]])
         first = 50 * mm
-        story += [Spacer(1, 3 * mm), _table(rows, [first] + [(TEXT_WIDTH - first) / len(classes)] * len(classes))]
+        # Never split: a member table whose header sat alone at the foot of page 1 was unreadable.
+        story += [Spacer(1, 3 * mm), KeepTogether(_table(rows, [first] + [(TEXT_WIDTH - first) / len(classes)] * len(classes)))]
     elif analysis and analysis.status == AnalysisStatus.REFUSED:
         story.append(_text(_("No finding was made:") + " " + _(analysis.message), styles["BodyText"]))
         if outcome and outcome.advice:
             story.append(_text(_("What to do:") + " " + _(outcome.advice), styles["BodyText"]))
     else:
         story.append(_text(_("No AI result (%(status)s).") % {"status": analysis.get_status_display() if analysis else _("not analysed")}, styles["BodyText"]))
-    story.append(Paragraph(_("Radiologist"), styles["Heading2"]))
-    for read in reads:
-        if len(reads) > 1:
-            label = _("Addendum") if read.is_addendum else _("Original read")
-            story.append(_text(label + (" · " + _("the read that stands") if read is review else ""), styles["Heading3"]))
-        said = read.finding + (": " + read.detail if read.detail else "")
-        story.append(
-            _table(
-                [
-                    [_("Finding"), _text(said + (" (" + _("confirms the AI") + ")" if read.agrees_with_ai else " (" + _("AI said %(finding)s") % {"finding": read.ai_finding} + ")"), styles["BodyText"])],
-                    [_("Note"), _text(read.note or "—", styles["BodyText"])],
-                    [_("Signed by"), read.reviewer.get_full_name() or read.reviewer.get_username()],
-                    [_("Signed at"), f"{timezone.localtime(read.signed_at):%Y-%m-%d %H:%M}"],
-                ],
-                [40 * mm, 120 * mm],
-            )
-        )
-        story.append(Spacer(1, 2 * mm))
-    if not reads:
-        story.append(_text(_("Not yet reviewed."), styles["BodyText"]))
     buffer = io.BytesIO()
     doc = SimpleDocTemplate(buffer, pagesize=A4, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=20 * mm, bottomMargin=26 * mm, title=f"Report {patient.patient_id}")
-    doc.build(story, onFirstPage=decorate, onLaterPages=decorate)
+    doc.build(story, onFirstPage=decorate, onLaterPages=decorate, canvasmaker=PagedCanvas)
     return buffer.getvalue()

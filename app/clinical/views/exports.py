@@ -23,6 +23,7 @@ CSV_COLUMNS = [
     # The finding that stands: the radiologist's signed read (its newest addendum) where there is
     # one, else the AI's, and which of the two it is.
     "reviewer_detail", "read_is_addendum", "final_finding", "final_finding_from",
+    "study_date",  # the day the film was taken (DICOM Study Date, or as given at upload); "uploaded" is when it was received
 ]
 
 
@@ -77,6 +78,7 @@ def worklist_csv(request: HttpRequest) -> HttpResponse:
                 review.reviewer.get_username() if review else "", timezone.localtime(review.signed_at).strftime("%Y-%m-%d %H:%M") if review else "",
                 review.detail if review else "", ("yes" if review.is_addendum else "no") if review else "",
                 *final_finding(study),
+                study.study_date.isoformat() if study.study_date else "",
             ]
         )
         count += 1
@@ -117,4 +119,9 @@ def study_report(request: HttpRequest, pk: int) -> HttpResponse:
     audit.record(request.user, audit.EXPORTED, study, f"Report of study {study.pk} printed as PDF")
     response = HttpResponse(pdf, content_type="application/pdf")
     response["Content-Disposition"] = f'inline; filename="report-{download_name(study.patient.patient_id)}-{study.pk}.pdf"'
+    # The study page's Print button prints it from a frame of this app's own page, and only there.
+    from app.core.middleware import CONTENT_SECURITY_POLICY
+
+    response["Content-Security-Policy"] = CONTENT_SECURITY_POLICY.replace("frame-ancestors 'none'", "frame-ancestors 'self'")
+    response["X-Frame-Options"] = "SAMEORIGIN"
     return response

@@ -33,7 +33,7 @@ def upload(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         for upload_file in form.cleaned_data["files"]:
             try:
-                result = intake(upload_file, request.user, form.cleaned_data["patient"])
+                result = intake(upload_file, request.user, form.cleaned_data["patient"], study_date=form.cleaned_data["study_date"])
                 chosen = form.cleaned_data["patient"]
                 outcomes.append({
                     "name": upload_file.name, "study": result.study, "duplicate": result.duplicate, "new_patient": result.created_patient,
@@ -74,7 +74,18 @@ def _study_context(study: Study) -> dict[str, object]:
 
 def study_page_context(study: Study) -> dict[str, object]:
     """The whole study page; the status part polled every second needs only _study_context."""
-    return _study_context(study) | _comparison_context(study) | _send_context(study)
+    return _study_context(study) | _comparison_context(study) | _send_context(study) | {"priors": priors(study)}
+
+
+PRIORS_SHOWN = 12
+
+
+def priors(study: Study) -> list[Study]:
+    """The patient's other films (not voided), newest first: a radiologist reads against them."""
+    return list(
+        Study.objects.not_voided().filter(patient_id=study.patient_id).exclude(pk=study.pk)
+        .select_related("latest_analysis").order_by("-study_date", "-uploaded_at")[:PRIORS_SHOWN]
+    )
 
 
 def _send_context(study: Study) -> dict[str, object]:

@@ -26,8 +26,14 @@
   // Read by the browser test: how many windowed frames were drawn and how long the last took.
   const stats = (window.viewerStats = { frames: 0, lastMs: 0 });
 
+  const prior = { pane: document.getElementById("prior-viewer"), stage: document.getElementById("prior-stage"),
+    image: document.getElementById("prior-image"), label: document.getElementById("prior-label"),
+    sync: document.getElementById("prior-sync"), close: document.getElementById("prior-close") };
+
   function place() {
     stage.style.transform = `translate(${x}px, ${y}px) scale(${scale})`;
+    // An earlier film beside this one follows its zoom and pan while "together" is ticked.
+    if (prior.stage) prior.stage.style.transform = prior.sync && prior.sync.checked ? stage.style.transform : "none";
     if (heatmap) heatmap.style.opacity = toggle.checked ? opacity.value / 100 : 0;
   }
 
@@ -121,6 +127,22 @@
   presets.addEventListener("change", () => choose(presets.value));
   document.getElementById("viewer-reset").addEventListener("click", reset);
   document.getElementById("viewer-fullscreen").addEventListener("click", fullScreen);
+  document.querySelectorAll(".prior-thumb").forEach((button) => button.addEventListener("click", () => {
+    document.querySelectorAll(".prior-thumb").forEach((b) => b.classList.toggle("active", b === button));
+    prior.image.src = button.dataset.src;
+    prior.label.textContent = button.dataset.label;
+    prior.pane.hidden = false;
+    prior.close.hidden = false;
+    document.getElementById("viewer-pair").classList.add("with-prior");
+    place();
+  }));
+  if (prior.close) prior.close.addEventListener("click", () => {
+    prior.pane.hidden = true;
+    prior.close.hidden = true;
+    document.getElementById("viewer-pair").classList.remove("with-prior");
+    document.querySelectorAll(".prior-thumb").forEach((b) => b.classList.remove("active"));
+  });
+  if (prior.sync) prior.sync.addEventListener("change", place);
   place();
   load();
 })();
