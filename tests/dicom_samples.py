@@ -39,9 +39,9 @@ def free_port() -> int:
 
 
 def twelve_bit_chest(film: Path | None = None, patient_id: str = "DEEP-1") -> Dataset:
-    """A 12-bit CR with a Modality LUT and its own window ("LUNG", centre 1400, width 1600), made
-    from a real film (scaled from 8 to 12 bits, with the in-between values filled by a fine ramp)
-    or, without one, the chest phantom. Its first row counts up one stored value per pixel, so a
+    """A 12-bit CR with a Modality LUT and its own window ("LUNG": the 1st to 99th percentile of
+    its values), made from a real film (scaled from 8 to 12 bits, the in-between values filled with
+    fine noise) or, without one, the chest phantom. Its first row counts up one stored value per pixel, so a
     test can tell apart values that one 8-bit display level would merge."""
     if film is not None:
         base = np.asarray(Image.open(film).convert("L"), dtype=np.float64) * 16
@@ -50,13 +50,14 @@ def twelve_bit_chest(film: Path | None = None, patient_id: str = "DEEP-1") -> Da
 
         base = chest_phantom(512) * 4080
     rows, cols = base.shape
-    fine = (np.arange(rows)[:, None] + np.arange(cols)[None, :]) % 16
+    fine = np.random.default_rng(0).integers(0, 16, size=base.shape)
     stored = np.clip(base + fine, 0, 4095).astype(np.uint16)
     stored[0, :64] = 2000 + np.arange(64)
+    low, high = np.percentile(stored, [1, 99])
     ds = cr_dataset_header(patient_id, rows, cols)
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
     ds.RescaleSlope, ds.RescaleIntercept, ds.RescaleType = "1", "0", "US"
-    ds.WindowCenter, ds.WindowWidth, ds.WindowCenterWidthExplanation = "1400", "1600", "LUNG"
+    ds.WindowCenter, ds.WindowWidth, ds.WindowCenterWidthExplanation = str(round((low + high) / 2)), str(round(high - low)), "LUNG"
     ds.PixelData = stored.tobytes()
     return ds
 

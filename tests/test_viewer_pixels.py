@@ -33,7 +33,7 @@ class ViewerPixelsTestCase(BaseTestCase):
         self.assertTrue(np.allclose(values, stored, atol=meta["step"]))
         # Neighbouring stored values, one 8-bit level apart on the full range, stay distinct.
         self.assertEqual(len(np.unique(codes[0, :16])), 16)
-        self.assertEqual(meta["presets"][0], {"name": "LUNG", "centre": 1400.0, "width": 1600.0, "file": True})
+        self.assertEqual(meta["presets"][0], {"name": "LUNG", "centre": float(dataset.WindowCenter), "width": float(dataset.WindowWidth), "file": True})
         self.assertEqual(meta["default"], "LUNG")
         self.assertEqual({p["name"] for p in meta["presets"][1:]}, {"lung", "mediastinum", "bone", "full"})
         self.assertFalse(meta["invert"])

@@ -39,7 +39,7 @@
 
   function units(code) { return film.meta.offset + code * film.meta.step; }
   function showNumbers() {
-    const digits = film.meta.step >= 1 ? 0 : 2;
+    const digits = 65535 * film.meta.step >= 100 ? 0 : 2;  // whole units unless the film spans under 100
     widthValue.textContent = (Number(width.value) * film.meta.step).toFixed(digits);
     levelValue.textContent = units(Number(level.value)).toFixed(digits);
   }
