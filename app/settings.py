@@ -63,6 +63,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "app.core.roles.RoleAccessMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "app.core.password_reset.RequirePasswordChangeMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
     "app.core.middleware.DiskFullMiddleware",

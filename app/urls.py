@@ -2,6 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from app.core import accounts
+from app.core.password_reset import PasswordChangeView
 from app.core import views as core_views
 from app.backups import views as backup_views
 
@@ -11,7 +12,7 @@ urlpatterns = [
     path("setup/", core_views.first_run, name="first_run"),
     path("login/", core_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("password/", auth_views.PasswordChangeView.as_view(template_name="core/password_change.html"), name="password_change"),
+    path("password/", PasswordChangeView.as_view(), name="password_change"),
     path("password/done/", auth_views.PasswordChangeDoneView.as_view(template_name="core/password_change_done.html"), name="password_change_done"),
     path("", include("app.clinical.urls")),
     path("", include("app.corrections.urls")),
@@ -22,7 +23,11 @@ urlpatterns = [
     path("preferences/", core_views.preferences, name="preferences"),
     path("admin/users/", accounts.user_list, name="user_list"),
     path("admin/users/new/", accounts.user_create, name="user_create"),
+    path("admin/users/<int:pk>/", accounts.user_edit, name="user_edit"),
+    path("admin/users/<int:pk>/reset-password/", accounts.user_reset_password, name="user_reset_password"),
+    path("admin/users/<int:pk>/unlock/", accounts.user_unlock, name="user_unlock"),
     path("admin/audit/", accounts.audit_log, name="audit_log"),
+    path("admin/audit/export.csv", accounts.audit_log_csv, name="audit_log_csv"),
     path("admin/backups/", backup_views.backups, name="backups"),
     path("admin/backups/now/", backup_views.backup_now, name="backup_now"),
     path("admin/retention/", backup_views.retention, name="retention"),

@@ -135,4 +135,11 @@ def test_a_deep_film_is_windowed_at_full_depth(app: LaunchedApp, tmp_path: Path)
         page.set_viewport_size({"width": 1920, "height": 1080})
         time.sleep(0.3)
         page.screenshot(path=str(ARTIFACTS / "reading-view-1920x1080.png"))
+        # At 1024 px the patient and the finding stay in view beside the film.
+        page.set_viewport_size({"width": 1024, "height": 768})
+        page.evaluate("() => window.scrollTo(0, 0)")
+        time.sleep(0.3)
+        box = page.locator(".finding-box").bounding_box()
+        assert box is not None and box["y"] + box["height"] <= 768, box
+        page.screenshot(path=str(ARTIFACTS / "reading-view-1024x768.png"))
         browser.close()

@@ -57,3 +57,5 @@ class UserPreference(models.Model):
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="preference")
     language = models.CharField(max_length=8, choices=settings.LANGUAGES, blank=True)
+    # Set when an administrator reset the password: the next page is "change your password".
+    must_change_password = models.BooleanField(default=False)
