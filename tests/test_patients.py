@@ -23,7 +23,8 @@ class PatientsTestCase(BaseTestCase):
     def test_it_prevents_duplicate_ids(self) -> None:
         PatientFactory(patient_id="RFC-7")
         r = self.client.post(reverse("patient_create"), {"patient_id": "RFC-7", "full_name": "Someone", "sex": "U"})
-        self.assertContains(r, "already exists")
+        self.assertContains(r, "This patient ID is already registered")
+        self.assertContains(r, "Merge with another record")
         self.assertEqual(Patient.objects.filter(patient_id="RFC-7").count(), 1)
 
     def test_it_refuses_both_birth_date_and_age(self) -> None:
@@ -51,3 +52,15 @@ class PatientsTestCase(BaseTestCase):
         r = self.client.get(reverse("audit_log"))
         self.assertEqual(r.status_code, 200)
         self.assertEqual(self.client.post(reverse("audit_log")).status_code, 405)
+
+
+class AccentInsensitiveSearchTestCase(BaseTestCase):
+    def test_jose_finds_jose_with_its_accent(self) -> None:
+        from tests.clinical_factories import AnalysisFactory, PatientFactory
+
+        patient = PatientFactory(patient_id="MRN-7", full_name="José Ñúñez")
+        AnalysisFactory(study__patient=patient)
+        self.client.login(username="bob", password=PASSWORD)
+        self.assertContains(self.client.get(reverse("patient_list"), {"q": "jose nunez"}), "MRN-7")
+        self.assertContains(self.client.get(reverse("worklist"), {"q": "JOSE"}), "MRN-7")
+        self.assertNotContains(self.client.get(reverse("patient_list"), {"q": "maria"}), "MRN-7")

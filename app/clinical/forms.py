@@ -13,6 +13,7 @@ class PatientForm(forms.ModelForm):
         widgets = {"birth_date": forms.DateInput(attrs={"type": "date"})}
         labels = {"patient_id": _("Patient ID"), "full_name": _("Full name"), "sex": _("Sex"), "birth_date": _("Date of birth"), "age_years": _("Age (years)")}
         help_texts = {"age_years": _("when the date of birth is unknown")}
+        error_messages = {"patient_id": {"unique": _("This patient ID is already registered: use that record (search for it under Patients). If one person has two records, merge them from the duplicate's page with Merge with another record.")}}
 
     def clean(self):  # noqa: ANN201
         data = super().clean()

@@ -36,9 +36,18 @@ def validate_patient_id(value: str) -> None:
         raise ValidationError(f"The patient ID contains characters that are not allowed ({shown}): use letters, digits and - _ . / only.")
 
 
+def search_form(text: str) -> str:
+    """Text as searched: case and accents folded ("José" and "JOSE" are both "jose"), so a search
+    typed on any keyboard finds the name as registered."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
 class Patient(models.Model):
     patient_id = models.CharField("patient ID", max_length=64, unique=True, validators=[validate_patient_id])
     full_name = models.CharField(max_length=200, blank=True)
+    # full_name as searched (search_form), kept by save(); SQLite has no accent folding of its own.
+    name_search = models.CharField(max_length=200, blank=True, editable=False)
     sex = models.CharField(max_length=1, choices=Sex.choices, default=Sex.UNKNOWN)
     birth_date = models.DateField(null=True, blank=True)
     age_years = models.PositiveSmallIntegerField(null=True, blank=True, help_text="when the date of birth is unknown")
@@ -52,8 +61,19 @@ class Patient(models.Model):
     class Meta:
         indexes = [models.Index(fields=["full_name"], name="patient_name")]
 
+    @staticmethod
+    def matching(text: str) -> models.Q:
+        """Patients whose ID or name contains the text, ignoring case and accents."""
+        return models.Q(patient_id__icontains=text) | models.Q(name_search__contains=search_form(text))
+
     def __str__(self) -> str:
         return f"{self.patient_id} {self.full_name}".strip()
+
+    def save(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        self.name_search = search_form(self.full_name)
+        if kwargs.get("update_fields") is not None and "full_name" in kwargs["update_fields"]:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "name_search"}
+        super().save(*args, **kwargs)
 
     def resolved(self) -> Patient:
         """The record this one was merged into (following merges of merges), else itself."""

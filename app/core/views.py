@@ -79,11 +79,15 @@ def first_run(request: HttpRequest) -> HttpResponse:
 
 def home(request: HttpRequest) -> HttpResponse:
     from app.clinical.dashboard import summary
-    from app.core.roles import CLINICAL, roles_of
+    from app.core.roles import ADMINS, CLINICAL, roles_of
 
     from app.clinical.retakes import retakes_needed
 
     context = {"worker": worker_summary()}
+    if roles_of(request.user) & ADMINS:
+        from app.core.todo import admin_todo
+
+        context["todo"] = admin_todo()
     if roles_of(request.user) & CLINICAL:
         context["stats"] = summary()
         context["retakes"] = retakes_needed()

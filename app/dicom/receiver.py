@@ -237,19 +237,29 @@ class Receiver:
             close_old_connections()
 
 
+# What this process's receiver is doing, for the administrator's home page: "listening" with the
+# port and AE title, or "off" with the reason. Empty where no receiver was started in this process
+# (the page then says it cannot tell, as with workers in separate processes).
+STATE: dict[str, object] = {}
+
+
 def start_if_configured() -> Receiver | None:
     """Start the receiver if it is configured; a receiver that cannot start (port taken, bad
     settings) is logged and left off: it must not keep the rest of the workstation from starting."""
     config = configured()
     if config is None:
+        STATE.update(state="off", reason="no DICOM port is set in Settings", port=None)
         return None
     if not config.allowed_calling:
         log.warning("DICOM receiver not started: no calling AE title is allowed (Clinic settings)")
+        STATE.update(state="off", reason="no X-ray unit (calling AE title) is allowed in Settings", port=config.port)
         return None
     try:
         receiver = Receiver(config)
-        receiver.start()
-    except Exception:
+        port = receiver.start()
+    except Exception as exc:
         log.exception("The DICOM receiver could not start on port %s", config.port)
+        STATE.update(state="off", reason=f"it could not start on port {config.port} ({exc.__class__.__name__}: {exc})", port=config.port)
         return None
+    STATE.update(state="listening", reason="", port=port, ae_title=config.ae_title, host=config.host)
     return receiver

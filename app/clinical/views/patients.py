@@ -22,7 +22,7 @@ def patient_list(request: HttpRequest) -> HttpResponse:
     patients = Patient.objects.filter(merged_into=None).order_by("patient_id")
     if q:
         # A merged record's old ID finds the record it was merged into.
-        matching = Patient.objects.filter(Q(patient_id__icontains=q) | Q(full_name__icontains=q))
+        matching = Patient.objects.filter(Patient.matching(q))
         patients = patients.filter(Q(pk__in=matching) | Q(pk__in=matching.exclude(merged_into=None).values("merged_into")))
     page = CappedPaginator(patients, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "clinical/patient_list.html", {"page": page, "q": q})

@@ -53,7 +53,7 @@ class Command(BaseCommand):
         now = timezone.now()
         step = timedelta(days=days) / studies
         with transaction.atomic():
-            patients = Patient.objects.bulk_create([Patient(patient_id=f"B{i:07d}", full_name=f"Bench Patient {i}") for i in range(studies // 2)])
+            patients = Patient.objects.bulk_create([Patient(patient_id=f"B{i:07d}", full_name=f"Bench Patient {i}", name_search=f"bench patient {i}") for i in range(studies // 2)])
             for start in range(0, studies, BATCH):
                 batch = [
                     Study(
