@@ -5,12 +5,16 @@ from django.utils.translation import gettext_lazy as _
 
 from app.clinical.models import Patient
 
+# Dates are written YYYY-MM-DD everywhere in the app: a browser's date picker shows the browser's
+# locale (mm/dd/yyyy on an English system) whatever language the app speaks.
+ISO_DATE = {"inputmode": "numeric", "pattern": "[0-9]{4}-[0-9]{2}-[0-9]{2}", "placeholder": "YYYY-MM-DD", "autocomplete": "off"}
+
 
 class PatientForm(forms.ModelForm):
     class Meta:
         model = Patient
         fields = ("patient_id", "full_name", "sex", "birth_date", "age_years")
-        widgets = {"birth_date": forms.DateInput(attrs={"type": "date"})}
+        widgets = {"birth_date": forms.DateInput(attrs=ISO_DATE, format="%Y-%m-%d")}
         labels = {"patient_id": _("Patient ID"), "full_name": _("Full name"), "sex": _("Sex"), "birth_date": _("Date of birth"), "age_years": _("Age (years)")}
         help_texts = {"age_years": _("when the date of birth is unknown")}
         error_messages = {"patient_id": {"unique": _("This patient ID is already registered: use that record (search for it under Patients). If one person has two records, merge them from the duplicate's page with Merge with another record.")}}
@@ -48,7 +52,7 @@ class UploadForm(forms.Form):
     )
     files = MultipleFileField(label=_("Files"), help_text=_("PNG, JPEG or DICOM; several at once is fine."))
     study_date = forms.DateField(
-        label=_("Date the films were taken"), required=False, widget=forms.DateInput(attrs={"type": "date"}),
+        label=_("Date the films were taken"), required=False, widget=forms.DateInput(attrs=ISO_DATE, format="%Y-%m-%d"),
         help_text=_("For PNG and JPEG files; DICOM files carry their own. Empty: today."),
     )
 

@@ -15,6 +15,12 @@ class FirstRunForm(UserCreationForm):
         model = User
         fields = ("clinic_name", "username", "first_name", "last_name")
 
+    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        super().__init__(*args, **kwargs)
+        # The first field of the page is where typing starts (Django focuses the user name).
+        self.fields["username"].widget.attrs.pop("autofocus", None)
+        self.fields["clinic_name"].widget.attrs["autofocus"] = True
+
     def save(self, commit: bool = True) -> User:
         user = super().save(commit=False)
         if commit:

@@ -185,7 +185,11 @@ class PreferenceForm(forms.ModelForm):
         model = UserPreference
         fields = ("language",)
         labels = {"language": _("Language")}
-        help_texts = {"language": _("Empty: the clinic's language.")}
+
+    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        super().__init__(*args, **kwargs)
+        # The empty choice says what it means instead of "---------".
+        self.fields["language"].choices = [("", _("The clinic's language")), *settings.LANGUAGES]
 
 
 def preferences(request: HttpRequest) -> HttpResponse:
