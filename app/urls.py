@@ -21,6 +21,7 @@ urlpatterns = [
     path("", include("app.analysis.urls")),
     path("admin/settings/", core_views.clinic_settings, name="clinic_settings"),
     path("preferences/", core_views.preferences, name="preferences"),
+    path("help/", core_views.help_page, name="help"),
     path("admin/users/", accounts.user_list, name="user_list"),
     path("admin/users/new/", accounts.user_create, name="user_create"),
     path("admin/users/<int:pk>/", accounts.user_edit, name="user_edit"),

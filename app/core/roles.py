@@ -32,6 +32,7 @@ ACCESS: dict[str, frozenset[str]] = {
     "password_change": EVERYONE,
     "password_change_done": EVERYONE,
     "preferences": EVERYONE,
+    "help": EVERYONE,
     "patient_list": CLINICAL,
     "patient_create": CLINICAL,
     "patient_detail": CLINICAL,

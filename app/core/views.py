@@ -180,6 +180,11 @@ class LoginView(auth_views.LoginView):
         return super().dispatch(request, *args, **kwargs)
 
 
+@require_GET
+def help_page(request: HttpRequest) -> HttpResponse:
+    return render(request, "core/help.html")
+
+
 class PreferenceForm(forms.ModelForm):
     class Meta:
         model = UserPreference
