@@ -144,3 +144,15 @@ class PacksPageTestCase(BaseTestCase):
         self.assertEqual(get("manifest.json"), 404)
         self.assertEqual(get("resnet18.pt"), 404)
         self.assertEqual(get("../../secret_key"), 404)
+
+
+class ModelCardSummaryTestCase(BaseTestCase):
+    def test_the_card_page_opens_with_a_one_screen_summary(self) -> None:
+        self.client.login(username="bob", password=PASSWORD)
+        page = self.client.get(reverse("model_card")).content.decode()
+        self.assertIn("In short", page)
+        self.assertIn("Collections never used in training", page)
+        self.assertIn("<td>covid-cxnet</td><td>COVID-19</td><td>881</td>", page)
+        self.assertIn("What it cannot do", page)
+        self.assertLess(page.index("In short"), page.index('<article class="model-card">'))  # the full card folds below
+        self.assertIn('<details class="full-card">', page)

@@ -14,6 +14,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
 from app.analysis import packs
@@ -54,6 +55,28 @@ def render_card(text: str, name: str, version: str) -> str:
     return nh3.clean(html, tags=CARD_TAGS, attributes=CARD_ATTRIBUTES, attribute_filter=keep, url_schemes=set(), link_rel=None)
 
 
+# The evaluations a pack's manifest may carry, in the order a reader wants them, with what they are.
+EVALUATIONS = [
+    ("test", _("Held out from training (same collections)")),
+    ("external", _("Collections never used in training")),
+    ("unused_adult_normals", _("Adult normals left out of training")),
+]
+
+
+def card_summary(manifest: dict) -> list[dict]:
+    """One screen before the full card: for each evaluation, each source and true class, how many
+    films and how often the pack's finding matched (the plain-language conclusion)."""
+    evaluation = manifest.get("evaluation") or {}
+    sections = []
+    for key, title in EVALUATIONS:
+        rows = (evaluation.get(key) or {}).get("per_source") or []
+        cleaned = [{"source": r.get("source", ""), "label": r.get("label", ""), "n": r.get("n", 0), "correct": r.get("correct"),
+                    "called": max((r.get("predicted") or {"—": 0}).items(), key=lambda kv: kv[1])[0]} for r in rows if isinstance(r, dict)]
+        if cleaned:
+            sections.append({"title": title, "rows": cleaned})
+    return sections
+
+
 @require_GET
 def model_card(request: HttpRequest, name: str | None = None, version: str | None = None) -> HttpResponse:
     pack = _find(name, version) if name else packs.active_pack()
@@ -66,7 +89,7 @@ def model_card(request: HttpRequest, name: str | None = None, version: str | Non
 
     record = active_record(pack.name, pack.version)
     context = {"pack": pack, "card": html, "active": packs.active_pack(), "site_record": record,
-               "site_profile": SiteProfile.from_dict(record.profile) if record else None}
+               "site_profile": SiteProfile.from_dict(record.profile) if record else None, "summary": card_summary(pack.manifest)}
     return render(request, "analysis/model_card.html", context)
 
 
