@@ -181,6 +181,7 @@ def test_the_whole_clinical_path(app: LaunchedApp, tiny_pack_dir: Path, tmp_path
         assert page.locator(".model-card img").count() >= 2
         shot("11-model-card")
         pack_zip = shutil.make_archive(str(tmp_path / "tiny-pack"), "zip", tiny_pack_dir)
+        page.click("summary:has-text('Administration')")
         page.click("text=Model packs")
         page.set_input_files("#archive", pack_zip)
         page.check("input[name=activate]")

@@ -135,6 +135,7 @@ def test_corrections_and_the_reading_loop(app: LaunchedApp, tmp_path: Path) -> N
         page.goto(url + "worklist/?q=RFC-0001")
         assert page.locator("table.worklist tr.row-link").count() == 0
         log_in(page, url, "admin")
+        page.click("summary:has-text('Administration')")
         page.click("text=Voided studies")
         assert "practice exposure" in page.inner_text("main")
         shot("05-voided-studies")

@@ -58,6 +58,8 @@ def app(tmp_path: Path):  # noqa: ANN201
 
 def test_every_main_page_and_the_report_in_four_languages(app: LaunchedApp) -> None:
     playwright = pytest.importorskip("playwright.sync_api")
+    from axe_playwright_python.sync_playwright import Axe
+
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with playwright.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"])
@@ -67,6 +69,8 @@ def test_every_main_page_and_the_report_in_four_languages(app: LaunchedApp) -> N
         page.fill("#id_password", PASSWORD)
         page.click("button[type=submit]")
         page.wait_for_url(app.url)
+        axe = Axe()
+        problems: list[str] = []
         for language, titles in TITLES.items():
             page.goto(app.url + "preferences/")
             page.select_option("#id_language", language)
@@ -76,10 +80,20 @@ def test_every_main_page_and_the_report_in_four_languages(app: LaunchedApp) -> N
             # language by tests/test_languages.py).
             others = ["patients/new/", "patients/1/", "patients/1/edit/", "import/", "admin/users/", "admin/users/new/", "admin/audit/",
                       "admin/retention/", "preferences/", "password/", f"studies/{app.study_pk}/"]
+            others += ["statistics/", "help/", "admin/voided/", "admin/site-calibration/", "admin/settings/", "worklist/"]
             pages = {**titles, **dict.fromkeys(others)}
             for path, title in pages.items():
                 page.goto(app.url + path)
                 assert page.get_attribute("html", "lang") == language
+                # Accessibility (axe-core, offline): no serious or critical violation on any page.
+                for violation in axe.run(page).response["violations"]:
+                    if violation["impact"] in ("serious", "critical"):
+                        problems.append(f"{language} {path}: {violation['id']} ({violation['impact']}) {[n['target'] for n in violation['nodes']][:3]}")
+                # The navigation fits on one line at 1366 px.
+                nav = page.locator(".mainnav").bounding_box()
+                link = page.locator(".mainnav a").first.bounding_box()
+                if nav and link and nav["height"] > link["height"] * 1.6:
+                    problems.append(f"{language} {path}: the navigation wraps ({nav['height']:.0f} px high)")
                 if title:
                     assert title in page.inner_text("main"), (language, path)
                 name = path.strip("/").replace("/", "-").replace("admin-", "") or "home"
@@ -95,3 +109,5 @@ def test_every_main_page_and_the_report_in_four_languages(app: LaunchedApp) -> N
             if shutil.which("pdftoppm"):
                 subprocess.run(["pdftoppm", "-r", "60", "-png", "-f", "1", "-l", "1", str(pdf), str(ARTIFACTS / f"{language}-report")], check=True, timeout=60)
         browser.close()
+        (ARTIFACTS / "accessibility.txt").write_text("\n".join(problems) + "\n")
+        assert problems == [], "\n".join(problems[:40])
