@@ -106,8 +106,10 @@ class Launcher:
 
     def _stop_components(self) -> None:
         log.info("Shutting down")
-        if self.dicom_receiver is not None:
-            self.dicom_receiver.stop()  # no new films while the rest stops
+        if self.server is not None:
+            from app.dicom.receiver import stop_current
+
+            stop_current()  # no new films while the rest stops (also one started later from Settings)
         if self.worker is not None:
             self.worker.stop()
             if self.worker_thread is not None:

@@ -20,6 +20,8 @@ urlpatterns = [
     path("", include("app.analysis.site_calibration.urls")),
     path("", include("app.analysis.urls")),
     path("admin/settings/", core_views.clinic_settings, name="clinic_settings"),
+    path("admin/settings/pacs-echo/", core_views.settings_pacs_echo, name="settings_pacs_echo"),
+    path("admin/settings/restart-receiver/", core_views.settings_receiver_restart, name="settings_receiver_restart"),
     path("preferences/", core_views.preferences, name="preferences"),
     path("help/", core_views.help_page, name="help"),
     path("admin/users/", accounts.user_list, name="user_list"),

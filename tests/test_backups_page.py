@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import tempfile
 from datetime import timedelta
 
 from django.urls import reverse
@@ -21,10 +22,16 @@ class BackupsPageTestCase(BaseTestCase):
     def test_it_saves_settings_and_refuses_a_relative_folder(self) -> None:
         r = self.client.post(reverse("backups"), {"backup_folder": "usb", "backups_kept": 7})
         self.assertContains(r, "full path")
-        r = self.client.post(reverse("backups"), {"backup_folder": "/media/usb/cxr", "daily_backup": "on", "backups_kept": 5})
+        r = self.client.post(reverse("backups"), {"backup_folder": "/media/no-such-usb/cxr", "backups_kept": 7})
+        self.assertContains(r, "does not exist")
+        folder = tempfile.mkdtemp(prefix="cxr-usb-")
+        # The first folder turns the daily backup on; afterwards the box is the administrator's.
+        r = self.client.post(reverse("backups"), {"backup_folder": folder, "backups_kept": 5})
         self.assertRedirects(r, reverse("backups"))
         clinic = ClinicSettings.current()
-        self.assertEqual((clinic.backup_folder, clinic.daily_backup, clinic.backups_kept), ("/media/usb/cxr", True, 5))
+        self.assertEqual((clinic.backup_folder, clinic.daily_backup, clinic.backups_kept), (folder, True, 5))
+        self.client.post(reverse("backups"), {"backup_folder": folder, "backups_kept": 5})
+        self.assertFalse(ClinicSettings.current().daily_backup)
 
     def test_back_up_now_queues_one_job(self) -> None:
         ClinicSettings.objects.filter(pk=1).update(backup_folder="/media/usb/cxr")

@@ -29,7 +29,17 @@ class BackupSettingsForm(forms.ModelForm):
         folder = self.cleaned_data["backup_folder"].strip()
         if folder and not Path(folder).is_absolute():
             raise forms.ValidationError(_("Give the full path of the folder, for example /media/usb/cxr-backups or E:\\\\cxr-backups."))
+        if folder and not Path(folder).is_dir():
+            raise forms.ValidationError(_("That folder does not exist on this computer: plug in the drive, or create the folder first."))
         return folder
+
+    def clean(self):  # noqa: ANN201
+        data = super().clean()
+        # A backup folder set for the first time turns the daily backup on: a clinic that chose
+        # where backups go wants them made.
+        if data.get("backup_folder") and not self.instance.backup_folder:
+            data["daily_backup"] = True
+        return data
 
 
 def backups(request: HttpRequest) -> HttpResponse:

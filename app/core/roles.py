@@ -89,6 +89,8 @@ ACCESS: dict[str, frozenset[str]] = {
     "user_reset_password": ADMINS,
     "user_unlock": ADMINS,
     "clinic_settings": ADMINS,
+    "settings_pacs_echo": ADMINS,
+    "settings_receiver_restart": ADMINS,
     "backups": ADMINS,
     "backup_now": ADMINS,
     "retention": ADMINS,

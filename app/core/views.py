@@ -17,7 +17,7 @@ from django.utils.decorators import method_decorator
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
 from app.platform import disk_full
 from app.core.forms import FirstRunForm
@@ -133,11 +133,31 @@ class ClinicSettingsForm(forms.ModelForm):
         value = self.cleaned_data.get("urgent_min_confidence")
         return ClinicSettings._meta.get_field("urgent_min_confidence").default if value is None else value
 
+    def clean_dicom_port(self) -> int | None:
+        """A port another program holds would leave the receiver off at the next start: say so now."""
+        import socket
+
+        from app.dicom import receiver
+
+        port = self.cleaned_data.get("dicom_port")
+        if port and port != receiver.STATE.get("port"):
+            with socket.socket() as probe:
+                try:
+                    probe.bind(("0.0.0.0" if self.cleaned_data.get("dicom_listen_on_network") else "127.0.0.1", port))
+                except OSError as exc:
+                    raise forms.ValidationError(gettext("Port %(port)s cannot be used (%(reason)s): another program holds it, or it needs administrator rights. Choose another, for example 11112.")
+                                                % {"port": port, "reason": exc.strerror or exc}) from None
+        return port
+
     def clean_import_folders(self) -> str:
+        import os
+
         lines = [line.strip() for line in self.cleaned_data["import_folders"].splitlines() if line.strip()]
         for line in lines:
             if not Path(line).is_absolute():
                 raise forms.ValidationError(f"{line}: give the full path of the folder.")
+            if not Path(line).is_dir() or not os.access(line, os.R_OK | os.X_OK):
+                raise forms.ValidationError(gettext("%(folder)s does not exist on this computer or cannot be read.") % {"folder": line})
             if Path(line).resolve() in (Path("/"), Path(Path.cwd().anchor)):
                 raise forms.ValidationError("Not the whole disk: name the folder the X-ray unit or digitiser exports to.")
         return "\n".join(lines)
@@ -157,6 +177,38 @@ def clinic_settings(request: HttpRequest) -> HttpResponse:
         messages.success(request, gettext("Settings saved."))
         return redirect("clinic_settings")
     return render(request, "core/clinic_settings.html", {"form": form, "env_idle_seconds": settings.SESSION_IDLE_SECONDS})
+
+
+@require_POST
+def settings_pacs_echo(request: HttpRequest) -> HttpResponse:
+    """Test connection: a C-ECHO to the PACS as set now."""
+    from app.audit import trail as audit
+    from app.dicom import send
+
+    try:
+        answered = send.echo()
+    except (ConnectionError, OSError, ValueError) as exc:
+        messages.error(request, gettext("The PACS did not answer: %(reason)s.") % {"reason": exc})
+        audit.record(request.user, audit.CHANGED, None, f"PACS connection test failed: {exc}")
+    else:
+        messages.success(request, gettext("The PACS answered (%(pacs)s).") % {"pacs": answered})
+        audit.record(request.user, audit.CHANGED, None, f"PACS connection test succeeded: {answered}")
+    return redirect("clinic_settings")
+
+
+@require_POST
+def settings_receiver_restart(request: HttpRequest) -> HttpResponse:
+    """Apply the DICOM receiver's settings now instead of at the next start of the app."""
+    from app.audit import trail as audit
+    from app.dicom import receiver
+
+    state = receiver.restart()
+    if state.get("state") == "listening":
+        messages.success(request, gettext("The DICOM receiver listens on port %(port)s as %(ae)s.") % {"port": state["port"], "ae": state.get("ae_title", "")})
+    else:
+        messages.error(request, gettext("The DICOM receiver is off: %(reason)s.") % {"reason": state.get("reason", "")})
+    audit.record(request.user, audit.CHANGED, None, f"DICOM receiver restarted from Settings: {state.get('state')} {state.get('reason', '')}".strip())
+    return redirect("clinic_settings")
 
 
 class LoginView(auth_views.LoginView):

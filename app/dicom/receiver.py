@@ -241,6 +241,26 @@ class Receiver:
 # port and AE title, or "off" with the reason. Empty where no receiver was started in this process
 # (the page then says it cannot tell, as with workers in separate processes).
 STATE: dict[str, object] = {}
+_current: Receiver | None = None
+_current_lock = threading.Lock()
+
+
+def restart() -> dict[str, object]:
+    """Stop this process's receiver, if any, and start it again with the settings as they are now
+    (the administrator's "Restart the DICOM receiver"); returns the new STATE."""
+    with _current_lock:
+        stop_current()
+        start_if_configured()
+    return dict(STATE)
+
+
+def stop_current() -> None:
+    """Stop the receiver this process started (the launcher's shutdown, and restart)."""
+    global _current
+    if _current is not None:
+        _current.stop()
+        _current = None
+        STATE.update(state="off", reason="stopped")
 
 
 def start_if_configured() -> Receiver | None:
@@ -262,4 +282,6 @@ def start_if_configured() -> Receiver | None:
         STATE.update(state="off", reason=f"it could not start on port {config.port} ({exc.__class__.__name__}: {exc})", port=config.port)
         return None
     STATE.update(state="listening", reason="", port=port, ae_title=config.ae_title, host=config.host)
+    global _current
+    _current = receiver
     return receiver

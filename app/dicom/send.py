@@ -68,6 +68,35 @@ def _send_once(host: str, port: int, called: str, calling: str, datasets: list) 
         assoc.release()
 
 
+ECHO_TIMEOUT_SECONDS = 5
+
+
+def echo() -> str:
+    """C-ECHO the configured PACS now (the administrator's Test connection); raises ConnectionError
+    with the reason, else returns what answered."""
+    from pynetdicom.sop_class import Verification
+
+    target = destination()
+    if target is None:
+        raise ConnectionError("no PACS is set: give its address, port and AE title")
+    host, port, called = target
+    clinic = ClinicSettings.current()
+    ae = AE(ae_title=(clinic.dicom_ae_title if clinic and clinic.dicom_ae_title else "CXRWS"))
+    ae.add_requested_context(Verification)
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = ECHO_TIMEOUT_SECONDS
+    assoc = ae.associate(host, port, ae_title=called)
+    if not assoc.is_established:
+        raise ConnectionError(f"the PACS {called} at {host}:{port} did not accept an association (wrong address, port or AE title, or our AE title is not known to it)")
+    try:
+        answer = assoc.send_c_echo()
+        status = getattr(answer, "Status", None)
+        if status != 0x0000:
+            raise ConnectionError(f"the PACS answered the echo with status {status if status is None else f'{status:#06x}'}")
+        return f"{called} at {host}:{port}"
+    finally:
+        assoc.release()
+
+
 @register(SEND_RESULT)
 def send_result(ctx: JobContext) -> dict[str, Any]:
     target = destination()
