@@ -79,6 +79,9 @@ class Launcher:
 
         report = initialize(single_workstation=True)
         log.info("Initialised: %s", report)
+        from app.backups.restore_at_start import audit_outcome
+
+        audit_outcome(self.data_dir)
         self.server = LocalServer(get_wsgi_application(), port=self.port)
         self.server.start()
         if settings.INPROCESS_WORKER:
@@ -193,6 +196,13 @@ def main(argv: list[str] | None = None) -> int:
         if not headless:
             open_window(url, data_dir, on_closed=lambda: None)
         return 0
+
+    # A restore an administrator chose in the app happens now, before the database is opened.
+    from app.backups.restore_at_start import carry_out
+
+    restored = carry_out(data_dir)
+    if restored is not None:
+        print(("Restored " if restored.get("ok") else "Restore refused: ") + str(restored.get("archive")) + ("" if restored.get("ok") else f" ({restored.get('error')})"), flush=True)
 
     launcher = Launcher(data_dir, headless=headless, port=args.port)
     try:

@@ -33,5 +33,8 @@ urlpatterns = [
     path("admin/audit/export.csv", accounts.audit_log_csv, name="audit_log_csv"),
     path("admin/backups/", backup_views.backups, name="backups"),
     path("admin/backups/now/", backup_views.backup_now, name="backup_now"),
+    path("admin/backups/restore/check/", backup_views.restore_check, name="restore_check"),
+    path("admin/backups/restore/", backup_views.restore_request, name="restore_request"),
+    path("admin/backups/restore/cancel/", backup_views.restore_cancel, name="restore_cancel"),
     path("admin/retention/", backup_views.retention, name="retention"),
 ]

@@ -91,7 +91,7 @@ class LanguagesTestCase(BaseTestCase):
         skip = {"logout", "study_status", "study_image", "study_retry", "study_analyse_anyway", "study_compare", "study_comparisons", "study_dicom", "study_send", "worklist_compare", "study_review", "study_report",
                 "study_json", "worklist_csv", "batch_import_detail", "batch_import_resume", "backup_now", "pack_import",
                 "pack_activate", "pack_rollback", "pack_file", "model_card_pack", "first_run", "health", "login",
-                "study_amend", "study_retake_done", "batch_import_confirm", "study_restore", "voided_image", "urgent_banner", "statistics_csv", "study_pixels", "settings_pacs_echo", "settings_receiver_restart", "user_edit", "user_reset_password", "user_unlock", "audit_log_csv", "site_profile", "site_profile_activate", "site_profile_retire", "site_profile_import"}
+                "study_amend", "study_retake_done", "batch_import_confirm", "study_restore", "voided_image", "urgent_banner", "statistics_csv", "study_pixels", "settings_pacs_echo", "settings_receiver_restart", "restore_check", "restore_request", "restore_cancel", "user_edit", "user_reset_password", "user_unlock", "audit_log_csv", "site_profile", "site_profile_activate", "site_profile_retire", "site_profile_import"}
         pages = sorted(all_url_names() - skip)
         self.assertGreater(len(pages), 15)
         for language in [code for code, _ in settings.LANGUAGES]:

@@ -53,7 +53,82 @@ def backups(request: HttpRequest) -> HttpResponse:
     folder = Path(clinic.backup_folder) if clinic.backup_folder else None
     archives = sorted(folder.glob(f"{backup.PREFIX}*.zip"), reverse=True) if folder and folder.is_dir() else []
     recent = Job.objects.filter(kind=BACKUP).order_by("-id")[:5]
-    return render(request, "maintenance/backups.html", {"form": form, "clinic": clinic, "archives": archives, "jobs": recent, "pending": backup_pending()})
+    from django.conf import settings
+
+    from app.backups.restore_at_start import pending
+
+    context = {"form": form, "clinic": clinic, "archives": archives, "jobs": recent, "pending": backup_pending(),
+               "restorable": restorable_archives(), "restore_pending": pending(settings.DATA_DIR)}
+    return render(request, "maintenance/backups.html", context)
+
+
+def restorable_archives() -> list[Path]:
+    """Backups the app can restore from: the backup folder's and those on removable media (a USB
+    stick brought from another workstation), newest name first."""
+    from app.platform.removable_media import removable_mounts
+
+    clinic = ClinicSettings.current()
+    places = [Path(clinic.backup_folder)] if clinic and clinic.backup_folder else []
+    places += list(removable_mounts())
+    found: set[Path] = set()
+    for place in places:
+        if place.is_dir():
+            found.update(place.glob(f"{backup.PREFIX}*.zip"))
+            found.update(place.glob(f"*/{backup.PREFIX}*.zip"))
+    return sorted(found, key=lambda p: p.name, reverse=True)[:50]
+
+
+def _chosen_archive(request: HttpRequest) -> Path | None:
+    """Only an archive the page offered (no path typed in): the backup folder or removable media."""
+    wanted = request.POST.get("archive", "")
+    return next((a for a in restorable_archives() if str(a) == wanted), None)
+
+
+@require_POST
+def restore_check(request: HttpRequest) -> HttpResponse:
+    """Verify the chosen archive and show what it holds before anything is decided."""
+    chosen = _chosen_archive(request)
+    if chosen is None:
+        messages.error(request, gettext("Choose one of the backups listed."))
+        return redirect("backups")
+    try:
+        manifest = backup.verify(chosen)
+    except backup.BackupError as exc:
+        messages.error(request, gettext("This backup cannot be restored: %(reason)s") % {"reason": exc})
+        return redirect("backups")
+    return render(request, "maintenance/restore_confirm.html", {"archive": chosen, "manifest": manifest})
+
+
+@require_POST
+def restore_request(request: HttpRequest) -> HttpResponse:
+    from django.conf import settings
+
+    from app.backups.restore_at_start import request as ask
+
+    chosen = _chosen_archive(request)
+    if chosen is None or request.POST.get("confirm") != "yes":
+        messages.error(request, gettext("Choose one of the backups listed and confirm."))
+        return redirect("backups")
+    try:
+        ask(settings.DATA_DIR, chosen, request.user.get_username())
+    except backup.BackupError as exc:
+        messages.error(request, gettext("This backup cannot be restored: %(reason)s") % {"reason": exc})
+        return redirect("backups")
+    audit.record(request.user, audit.CHANGED, None, f"Restore from {chosen.name} requested for the next start of the app")
+    messages.success(request, gettext("The restore happens when the app next starts: close the app and open it again. The data as it is now is kept in a safety copy beside it."))
+    return redirect("backups")
+
+
+@require_POST
+def restore_cancel(request: HttpRequest) -> HttpResponse:
+    from django.conf import settings
+
+    from app.backups.restore_at_start import cancel
+
+    if cancel(settings.DATA_DIR):
+        audit.record(request.user, audit.CHANGED, None, "Restore at the next start cancelled")
+        messages.info(request, gettext("No restore will happen."))
+    return redirect("backups")
 
 
 @require_POST
