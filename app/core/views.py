@@ -176,7 +176,19 @@ def clinic_settings(request: HttpRequest) -> HttpResponse:
         audit.record(request.user, audit.CHANGED, clinic, "Clinic settings changed", **changed)
         messages.success(request, gettext("Settings saved."))
         return redirect("clinic_settings")
-    return render(request, "core/clinic_settings.html", {"form": form, "env_idle_seconds": settings.SESSION_IDLE_SECONDS})
+    sections = [(title, [form[name] for name in names]) for title, names in SETTINGS_SECTIONS]
+    return render(request, "core/clinic_settings.html", {"form": form, "sections": sections, "env_idle_seconds": settings.SESSION_IDLE_SECONDS})
+
+
+# The settings page in sections, in the order an administrator sets a clinic up.
+SETTINGS_SECTIONS = [
+    (_("Clinic"), ["clinic_name", "language"]),
+    (_("Sessions"), ["session_idle_minutes"]),
+    (_("Folder imports"), ["import_folders"]),
+    (_("DICOM receiver (films from the X-ray unit)"), ["dicom_port", "dicom_ae_title", "dicom_allowed_calling", "dicom_listen_on_network"]),
+    (_("PACS (where AI results go)"), ["pacs_host", "pacs_port", "pacs_ae_title", "pacs_send_automatically"]),
+    (_("Urgent findings"), ["urgent_findings", "urgent_min_confidence"]),
+]
 
 
 @require_POST

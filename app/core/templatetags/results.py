@@ -25,12 +25,23 @@ def reason_text(detail: dict[str, Any]) -> str:
     if code == "majority_differs":
         return gettext("the majority vote (%(majority)s) differs from the mean-probability finding") % {"majority": detail["majority"]}
     if code == "gate_overridden":
-        return gettext("analysed despite the quality gate (%(refusal)s)") % {"refusal": str(detail["refusal"]).replace("_", " ")}
+        return gettext("analysed despite the quality gate (%(refusal)s)") % {"refusal": refusal_words(str(detail["refusal"]))}
     if code == "partial_chest":
         return gettext("the film may not show the whole chest")
     if code == "unfamiliar_film":
         return gettext("this film is unlike those the pack was trained on")
     return str(code)
+
+
+def refusal_words(code: str) -> str:
+    """A quality-gate refusal code as the reader says it ("not_chest_radiograph" is not a word)."""
+    words = {
+        "not_chest_radiograph": gettext("it did not look like a chest radiograph"),
+        "lateral": gettext("it looked like a lateral view"),
+        "saturated": gettext("it looked over- or under-exposed"),
+        "partial_chest": gettext("it seemed to show only part of the chest"),
+    }
+    return words.get(code, code.replace("_", " "))
 
 
 @register.filter
