@@ -40,6 +40,31 @@ def test_every_message_is_translated_with_the_same_placeholders() -> None:
                 assert set(PLACEHOLDER.findall(text)) == set(PLACEHOLDER.findall(entry.msgid)), (language, entry.msgid, text)
 
 
+def test_every_plural_has_the_forms_its_language_needs() -> None:
+    """One form per plural the language has (Plural-Forms), each saying the number: "1 days"
+    and "plus de 1 jours" came from sentences that were not written as plurals at all."""
+    for language in TRANSLATED:
+        po = catalogue(language)
+        forms = int(re.search(r"nplurals=(\d+)", po.metadata["Plural-Forms"]).group(1))
+        for entry in po:
+            if entry.msgid_plural and not entry.obsolete:
+                assert len(entry.msgstr_plural) == forms, (language, entry.msgid)
+
+
+def test_no_number_is_put_before_a_plural_noun_without_a_plural_form() -> None:
+    """Templates say "{{ n }} days" only inside a blocktranslate count (checked by the catalogue
+    test above); a bare "{{ days }} days" is the "1 days" bug."""
+    templates = Path(__file__).resolve().parent.parent / "ui" / "templates"
+    bare = re.compile(r"\{\{ *(\w+) *\}\} (days|studies|files|films|models|reads)\b")
+    for path in templates.rglob("*.html"):
+        for block in re.split(r"\{% endblocktranslate %\}", path.read_text(encoding="utf-8")):
+            if "{% plural %}" in block:
+                continue
+            start = block.rfind("{% blocktranslate")
+            text = block[start:] if start >= 0 else ""
+            assert not bare.search(text), (path.name, bare.search(text).group(0))
+
+
 def test_the_compiled_catalogues_match_their_sources() -> None:
     for language in TRANSLATED:
         compiled = {e.msgid: e.msgstr for e in polib.mofile(str(LOCALE / language / "LC_MESSAGES" / "django.mo")) if not e.msgid_plural}

@@ -10,6 +10,7 @@ import io
 from pathlib import Path
 from typing import Any
 from django.utils import timezone
+from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from reportlab.lib import colors
@@ -181,7 +182,8 @@ def build_pdf(study: Study, original_preview: Path | None) -> bytes:
                     *([[_("Quality gate"), _text(analysis.gate_override_text(), warning)]] if analysis.gate_overridden else []),
                     [_("Model pack"), outcome.pack.label + (" (" + _("not clinically validated") + ")" if not outcome.pack.validated else "")],
                     [_("Intended use"), _text(outcome.pack.intended_use, styles["BodyText"])],
-                    [_("Computed on"), f"{outcome.device}, {outcome.total_seconds or 0:.2f} s"],
+                    # Numbers as the page writes them in the reader's language ("0,22 s" in French).
+                    [_("Computed on"), f"{outcome.device}, {number_format(outcome.total_seconds or 0, 2)} s"],
                 ],
                 [40 * mm, 120 * mm],
             )
