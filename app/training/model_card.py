@@ -56,21 +56,41 @@ def _per_source_table(rows: list[dict[str, Any]], classes: list[str]) -> list[st
     return lines
 
 
+def _words(value: Any) -> str:
+    """A mapping as a reader writes it ("kaggle-radiography 5104, kermany 3958"; nested: "train:
+    COVID-19 1822, Normal 2925; valid: ..."), never a Python dict."""
+    if isinstance(value, dict):
+        if not value:
+            return "none"
+        if all(isinstance(v, dict) for v in value.values()):
+            return "; ".join(f"{k}: {_words(v)}" for k, v in value.items())
+        return ", ".join(f"{k} → {v}" if isinstance(v, str) else f"{k} {v}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(v) for v in value) or "none"
+    return str(value)
+
+
+def _clahe(clahe: Any) -> str:
+    if isinstance(clahe, dict):
+        return f"CLAHE (clip limit {clahe.get('clip_limit')}, {clahe.get('tile_grid')}×{clahe.get('tile_grid')} tiles)"
+    return "no CLAHE" if not clahe else f"CLAHE ({clahe})"
+
+
 def _evaluation_section(title: str, evaluation: dict[str, Any], classes: list[str]) -> list[str]:
     lines = [f"### {title}", ""]
     if evaluation.get("description"):
         lines += [evaluation["description"], ""]
     counts = {k: v for k, v in evaluation["counts"].items() if v}
-    lines.append(f"{evaluation['images']} images of the pack's classes ({counts}); sources: {', '.join(evaluation['sources']) or 'none'}.")
+    lines.append(f"{evaluation['images']} images of the pack's classes ({_words(counts)}); sources: {', '.join(evaluation['sources']) or 'none'}.")
     if evaluation.get("per_source"):
         lines += [""] + _per_source_table(evaluation["per_source"], classes)
     if "ensemble" not in evaluation:
         return lines + [""]
     ens = evaluation["ensemble"]
     if evaluation.get("label_mapping"):
-        lines.append(f"Labels mapped: {evaluation['label_mapping']}.")
+        lines.append(f"Labels mapped: {_words(evaluation['label_mapping'])}.")
     if evaluation.get("dropped_labels"):
-        lines.append(f"Not evaluated (label outside the pack's classes): {evaluation['dropped_labels']}.")
+        lines.append(f"Not evaluated (label outside the pack's classes): {_words(evaluation['dropped_labels'])}.")
     lines += ["", "Predicted class: the highest mean calibrated probability (the app's consensus finding); AUROC uses the probabilities themselves."]
     macro = ens.get("macro_auroc", {})
     macro_text = f", macro AUROC {_fmt(macro.get('value'), macro.get('ci95'))}" if macro else ""
@@ -123,8 +143,9 @@ def render(manifest: dict[str, Any], notes: str = "") -> str:
     norm = manifest["members"][0].get("normalization", {"mean": 0.5, "std": 0.25})
     lines += [
         "",
-        f"Preprocessing (identical in training and in the app): grayscale, reduced to {prep.get('detail_size') or 'full'} px of detail, "
-        f"resized to {prep['input_size']} px square, CLAHE {prep.get('clahe')}, normalised (mean {norm['mean']}, std {norm['std']}), gray copied to 3 channels.",
+        "Preprocessing (identical in training and in the app): grayscale, "
+        + (f"reduced to {prep['detail_size']} px of detail, " if prep.get("detail_size") else "at full detail, ")
+        + f"resized to {prep['input_size']} px square, {_clahe(prep.get('clahe'))}, normalised (mean {norm['mean']}, std {norm['std']}), gray copied to 3 channels.",
         "",
     ]
     if prov.get("method"):
@@ -137,15 +158,15 @@ def render(manifest: dict[str, Any], notes: str = "") -> str:
     lines += ["## Training data", ""]
     if prov:
         lines += [
-            f"- Data: `{prov.get('data')}`; images per source: {prov.get('sources')}.",
+            f"- Data: `{prov.get('data')}`; images per source: {_words(prov.get('sources') or {})}.",
         ]
         if prov.get("images_by_source_and_label"):
-            lines.append(f"- Images per source and label: {prov['images_by_source_and_label']}.")
+            lines.append(f"- Images per source and label: {_words(prov['images_by_source_and_label'])}.")
         if prov.get("excluded_labels") or prov.get("caps"):
-            lines.append(f"- Left out of training: labels {prov.get('excluded_labels') or 'none'}; caps {prov.get('caps') or 'none'}.")
+            lines.append(f"- Left out of training: labels {_words(prov.get('excluded_labels') or [])}; caps {_words(prov.get('caps') or {})}.")
         lines += [
-            f"- Split rule: {prov.get('split_rule')}; counts per split and class: {prov.get('split_counts')}.",
-            f"- Label mapping before training: {prov.get('label_mapping') or 'none'}.",
+            f"- Split rule: {prov.get('split_rule')}; counts per split and class: {_words(prov.get('split_counts') or {})}.",
+            f"- Label mapping before training: {_words(prov.get('label_mapping') or {})}.",
             f"- Trained {prov.get('date')} on {prov.get('device')} in {prov.get('training_seconds')} s; {_schedule_text(prov)}; seed {prov.get('seed')}.",
             f"- Calibration: one temperature per member fitted on the validation split; thresholds: {prov.get('threshold_rule')}.",
             f"- Reproduce: `{prov.get('rebuild') or prov.get('command')}`",
