@@ -164,3 +164,16 @@ class LanguagesTestCase(BaseTestCase):
         self.client.login(username="bob", password=PASSWORD)
         page = self.client.post(reverse("upload"), {"files": [SimpleUploadedFile("film.png", buffer.getvalue())]})
         self.assertContains(page, "Ce fichier ne porte pas d&#x27;identifiant patient.")
+
+
+class StoredSentencesTestCase(BaseTestCase):
+    def test_the_engine_s_notes_and_import_reasons_are_in_the_reader_s_language(self) -> None:
+        from django.utils import translation
+
+        from app.core.templatetags.results import import_message, note_words
+
+        with translation.override("fr"):
+            self.assertEqual(note_words(["VOI LUT / window applied from the DICOM header", "12-bit values scaled to the image's own range"]),
+                             ["fenêtre propre du fichier DICOM appliquée", "valeurs sur 12 bits ramenées à la plage de l’image"])
+            self.assertEqual(import_message("same file as study 12"), "même fichier que l’étude 12")
+            self.assertEqual(import_message("cannot be decoded: odd bytes"), "cannot be decoded: odd bytes")  # a reader's own detail stays

@@ -25,6 +25,8 @@ class PatientsTestCase(BaseTestCase):
         r = self.client.post(reverse("patient_create"), {"patient_id": "RFC-7", "full_name": "Someone", "sex": "U"})
         self.assertContains(r, "This patient ID is already registered")
         self.assertContains(r, "Merge with another record")
+        existing = Patient.objects.get(patient_id="RFC-7")
+        self.assertContains(r, f'href="{reverse("patient_detail", kwargs={"pk": existing.pk})}"')
         self.assertEqual(Patient.objects.filter(patient_id="RFC-7").count(), 1)
 
     def test_it_refuses_both_birth_date_and_age(self) -> None:

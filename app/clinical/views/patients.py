@@ -37,7 +37,15 @@ def patient_create(request: HttpRequest) -> HttpResponse:
         audit.record(request.user, audit.CREATED, patient, f"Patient {patient.patient_id} registered")
         messages.success(request, gettext("Patient %(id)s registered.") % {"id": patient.patient_id})
         return redirect("patient_detail", pk=patient.pk)
-    return render(request, "clinical/patient_form.html", {"form": form, "creating": True})
+    return render(request, "clinical/patient_form.html", {"form": form, "creating": True, "existing": _existing(form)})
+
+
+def _existing(form: PatientForm) -> Patient | None:
+    """The registered patient an ID typed again belongs to, to link to instead of a bare refusal."""
+    if not form.is_bound or "patient_id" not in form.errors:
+        return None
+    found = Patient.objects.filter(patient_id=form.data.get("patient_id", "").strip()).first()
+    return found.resolved() if found else None
 
 
 def patient_edit(request: HttpRequest, pk: int) -> HttpResponse:
@@ -51,7 +59,7 @@ def patient_edit(request: HttpRequest, pk: int) -> HttpResponse:
         audit.record(request.user, audit.CHANGED, patient, f"Patient {patient.patient_id} edited", changes=changes)
         messages.success(request, gettext("Saved."))
         return redirect("patient_detail", pk=patient.pk)
-    return render(request, "clinical/patient_form.html", {"form": form, "patient": patient})
+    return render(request, "clinical/patient_form.html", {"form": form, "patient": patient, "existing": _existing(form)})
 
 
 @require_GET

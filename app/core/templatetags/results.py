@@ -69,3 +69,57 @@ def age_sex(study: Any) -> str:
     age = patient.age_on(study.study_date or study.uploaded_at.date())
     parts = [f"{age} y" if age is not None else "", patient.sex if patient.sex != "U" else ""]
     return " ".join(p for p in parts if p) or "—"
+
+
+def _note_words() -> dict[str, str]:
+    return {
+        "colour DICOM converted to grayscale": gettext("colour DICOM converted to grayscale"),
+        "VOI LUT / window applied from the DICOM header": gettext("the DICOM file's own window applied"),
+        "MONOCHROME1 inverted so bone is white": gettext("MONOCHROME1 inverted so bone is white"),
+        "transparency flattened onto black": gettext("transparency flattened onto black"),
+        "The image was rotated 90° clockwise; it was turned upright before analysis.": gettext("The image was rotated 90° clockwise; it was turned upright before analysis."),
+        "The image was upside down; it was turned upright before analysis.": gettext("The image was upside down; it was turned upright before analysis."),
+        "The image was rotated 90° anticlockwise; it was turned upright before analysis.": gettext("The image was rotated 90° anticlockwise; it was turned upright before analysis."),
+        "The image was inverted (a negative); it was inverted back before analysis.": gettext("The image was inverted (a negative); it was inverted back before analysis."),
+    }
+
+
+@register.filter
+def note_words(notes: list[str]) -> list[str]:
+    """What the readers did to the pixels (stored in English) in the reader's language."""
+    import re
+
+    words = _note_words()
+    out = []
+    for note in notes or []:
+        if note in words:
+            out.append(words[note])
+        elif match := re.fullmatch(r"EXIF orientation (\d+) applied", note):
+            out.append(gettext("EXIF orientation %(value)s applied") % {"value": match.group(1)})
+        elif match := re.fullmatch(r"(\d+)-bit values scaled to the image's own range", note):
+            out.append(gettext("%(bits)s-bit values scaled to the image's own range") % {"bits": match.group(1)})
+        elif match := re.fullmatch(r"Analysed despite the quality gate, which had refused the image \((.+)\)", note):
+            out.append(gettext("Analysed despite the quality gate, which had refused the image (%(refusal)s)") % {"refusal": refusal_words(match.group(1).replace(" ", "_"))})
+        else:
+            out.append(note)
+    return out
+
+
+@register.filter
+def import_message(message: str) -> str:
+    """A folder import's reason for a file (stored in English) in the reader's language, where it
+    is one of the import's own sentences; a reader's detailed refusal stays as written."""
+    import re
+
+    if match := re.fullmatch(r"same file as study (\d+)", message):
+        return gettext("same file as study %(number)s") % {"number": match.group(1)}
+    fixed = {
+        "not a PNG, JPEG or DICOM image": gettext("not a PNG, JPEG or DICOM image"),
+        "a link to another file; links are not followed": gettext("a link to another file; links are not followed"),
+        "not a regular file": gettext("not a regular file"),
+    }
+    if message in fixed:
+        return fixed[message]
+    if match := re.fullmatch(r"this file stopped the import (\d+) times \(the app was killed or crashed while reading it\); it was skipped", message):
+        return gettext("this file stopped the import %(count)s times (the app was killed or crashed while reading it); it was skipped") % {"count": match.group(1)}
+    return message
