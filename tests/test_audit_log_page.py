@@ -26,10 +26,10 @@ class AuditLogPageTestCase(BaseTestCase):
     def test_it_filters_by_patient_user_and_action_and_says_actions_in_words(self) -> None:
         page = self.client.get(reverse("audit_log"), {"patient": "RFC-0042"})
         self.assertContains(page, "voided: Test or practice image")
-        self.assertNotContains(page, "reviewer confirmed Normal")
+        self.assertNotContains(page, "the radiologist agreed with the AI: Normal")
         self.assertContains(page, "<td>voided</td>", html=False)
         page = self.client.get(reverse("audit_log"), {"username": "carol", "action": "reviewed"})
-        self.assertContains(page, "reviewer confirmed Normal")
+        self.assertContains(page, "the radiologist agreed with the AI: Normal")
         self.assertNotContains(page, "voided: Test")
         self.assertContains(self.client.get(reverse("audit_log"), {"from": "yesterday"}), "Dates are written YYYY-MM-DD")
         self.assertContains(self.client.get(reverse("audit_log"), {"from": "2001-01-01", "to": "2001-01-02"}), "No events match.")
@@ -44,3 +44,17 @@ class AuditLogPageTestCase(BaseTestCase):
         self.assertNotContains(self.client.get(reverse("audit_log")), reverse("study_detail", kwargs={"pk": self.study.pk}))
         grant(self.admin, RADIOGRAPHER)
         self.assertContains(self.client.get(reverse("audit_log")), reverse("study_detail", kwargs={"pk": self.study.pk}))
+
+
+class AuditSentencesTestCase(BaseTestCase):
+    def test_known_events_read_in_the_reader_s_language_and_unknown_ones_as_stored(self) -> None:
+        from django.utils import translation
+
+        from app.audit.sentences import in_words
+
+        with translation.override("fr"):
+            self.assertEqual(in_words("Study 12 of patient RFC-1 viewed"), "Étude 12 du patient RFC-1 ouverte")
+            self.assertEqual(in_words("Study 3: quality gate overruled (lateral), analysed anyway"),
+                             "Étude 3 : analysée malgré le contrôle qualité (il ressemblait à un cliché de profil)")
+            self.assertEqual(in_words("Something rare happened"), "Something rare happened")
+        self.assertEqual(in_words("Study 12 moved from patient A-1 to B-2: wrong desk"), "Study 12 moved from patient A-1 to B-2: wrong desk")

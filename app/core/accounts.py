@@ -57,6 +57,10 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     params = {k: request.GET.get(k, "").strip() for k in ("from", "to", "username", "action", "patient", "q")}
     events, errors = filtered_events(params)
     page = CappedPaginator(events, 50).get_page(request.GET.get("page"))
+    from app.audit.sentences import in_words
+
+    for event in page.object_list:
+        event.words = in_words(event.summary)
     context = {"page": page, "filters": params, "errors": errors, "actions": audit.ACTION_LABELS, "labels": dict(audit.ACTION_LABELS),
                "clinical": bool(roles_of(request.user) & CLINICAL), "query": request.GET.urlencode()}
     return render(request, "clinical/audit_log.html", context)

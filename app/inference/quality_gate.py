@@ -89,6 +89,14 @@ REFUSAL_ADVICE: dict[str, str] = {
     "If it is a frontal chest radiograph (portable, supine and ICU films with lines and leads can confuse this check), choose Analyse anyway and say why."),
 }
 
+# Each refusal code as a reader says it (translated where it is shown: results, audit log).
+REFUSAL_WORDS: dict[str, str] = {
+    "not_chest_radiograph": gettext_noop("it did not look like a chest radiograph"),
+    "lateral": gettext_noop("it looked like a lateral view"),
+    "saturated": gettext_noop("it looked over- or under-exposed"),
+    "partial_chest": gettext_noop("it seemed to show only part of the chest"),
+}
+
 TRANSFORMS: dict[str, str] = {
     "identity": "",
     "rot90": "The image was rotated 90° clockwise; it was turned upright before analysis.",

@@ -35,13 +35,9 @@ def reason_text(detail: dict[str, Any]) -> str:
 
 def refusal_words(code: str) -> str:
     """A quality-gate refusal code as the reader says it ("not_chest_radiograph" is not a word)."""
-    words = {
-        "not_chest_radiograph": gettext("it did not look like a chest radiograph"),
-        "lateral": gettext("it looked like a lateral view"),
-        "saturated": gettext("it looked over- or under-exposed"),
-        "partial_chest": gettext("it seemed to show only part of the chest"),
-    }
-    return words.get(code, code.replace("_", " "))
+    from app.inference.quality_gate import REFUSAL_WORDS
+
+    return gettext(REFUSAL_WORDS[code]) if code in REFUSAL_WORDS else code.replace("_", " ")
 
 
 @register.filter
