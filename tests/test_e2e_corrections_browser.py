@@ -20,7 +20,7 @@ from pypdf import PdfReader
 
 from tests.launched_app import LaunchedApp
 from tests.shared_data import REPO, cxr_files, requires_shared
-from tests.test_e2e_browser import CHROMIUM, create_account, log_in, set_up_clinic
+from tests.test_e2e_browser import CHROMIUM, app, create_account, log_in, set_up_clinic  # noqa: F401  (app: launched with its pack loaded)
 
 ARTIFACTS = REPO / "test-artifacts" / "e2e-corrections"
 
@@ -31,27 +31,14 @@ pytestmark = [
 ]
 
 
-@pytest.fixture
-def app(tmp_path: Path):  # noqa: ANN201
-    data = tmp_path / "data"
-    launched = LaunchedApp(data, offline_guard=True).start()
-    deadline = time.monotonic() + 180
-    while not launched.get_json("health")["model_pack"].get("loaded"):
-        assert time.monotonic() < deadline, "the model pack did not load"
-        time.sleep(0.5)
-    yield launched
-    assert launched.terminate() == 0
-    assert not (data / "blocked-connections.log").exists()
-
-
-def wait_for_analyses(app: LaunchedApp) -> None:
+def wait_for_analyses(launched: LaunchedApp) -> None:
     deadline = time.monotonic() + 300
-    while app.query("SELECT COUNT(*) FROM clinical_analysis WHERE status IN ('queued', 'running')")[0][0]:
+    while launched.query("SELECT COUNT(*) FROM clinical_analysis WHERE status IN ('queued', 'running')")[0][0]:
         assert time.monotonic() < deadline, "analyses did not finish"
         time.sleep(0.5)
 
 
-def test_corrections_and_the_reading_loop(app: LaunchedApp, tmp_path: Path) -> None:
+def test_corrections_and_the_reading_loop(app: LaunchedApp, tmp_path: Path) -> None:  # noqa: F811
     playwright = pytest.importorskip("playwright.sync_api")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     films = cxr_files(limit=8)

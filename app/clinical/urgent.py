@@ -34,8 +34,14 @@ def urgent_count() -> tuple[int, bool]:
 
 
 def urgent_banner(request: HttpRequest) -> dict[str, Any]:
-    """Context processor: the count for radiologists' pages (base.html shows the banner)."""
-    if not request.user.is_authenticated or not has_role(request.user, RADIOLOGIST):
+    """Context processor: the count for radiologists' whole pages (base.html shows the banner).
+    Not for htmx fragments (an analysis's status, polled every second): they have no banner, and
+    the banner refreshes itself (views/urgent.py)."""
+    if request.headers.get("HX-Request") or not request.user.is_authenticated or not has_role(request.user, RADIOLOGIST):
         return {}
+    return banner_context()
+
+
+def banner_context() -> dict[str, Any]:
     count, more = urgent_count()
     return {"urgent": {"count": count, "more": more}}

@@ -18,6 +18,7 @@ from app.core.models import UserPreference
 
 # Pages a person who must change their password may still open.
 ALLOWED = ("password_change", "password_change_done", "logout")
+SESSION_KEY = "cxr_must_change_password"
 
 
 def reset(user: User) -> str:
@@ -29,12 +30,20 @@ def reset(user: User) -> str:
     return temporary
 
 
+def remember_at_login(sender, request: HttpRequest, user: User, **kwargs) -> None:  # noqa: ANN001, ANN003
+    """A reset password is known at login and kept in the session, so no page asks the database.
+    (A reset logs the person out: Django ties sessions to the password.)"""
+    if request is not None and UserPreference.objects.filter(user=user, must_change_password=True).exists():
+        request.session[SESSION_KEY] = True
+
+
 class PasswordChangeView(auth_views.PasswordChangeView):
     template_name = "core/password_change.html"
 
     def form_valid(self, form) -> HttpResponse:  # noqa: ANN001
         response = super().form_valid(form)
         UserPreference.objects.filter(user=self.request.user).update(must_change_password=False)
+        self.request.session.pop(SESSION_KEY, None)
         return response
 
 
@@ -43,18 +52,13 @@ class RequirePasswordChangeMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        user = getattr(request, "user", None)
-        if user is not None and user.is_authenticated:
-            match = request.resolver_match
-            name = match.url_name if match else None
-            if name is None:
-                from django.urls import Resolver404, resolve
-
-                try:
-                    name = resolve(request.path_info).url_name
-                except Resolver404:
-                    name = None
-            if name not in ALLOWED and not request.path_info.startswith("/static/") and UserPreference.objects.filter(user=user, must_change_password=True).exists():
-                messages.info(request, gettext("An administrator reset your password: choose your own before you go on."))
-                return redirect(reverse("password_change"))
         return self.get_response(request)
+
+    def process_view(self, request: HttpRequest, view_func: Callable, view_args: tuple, view_kwargs: dict) -> HttpResponse | None:
+        if not request.session.get(SESSION_KEY):
+            return None
+        match = request.resolver_match
+        if match is not None and match.url_name in ALLOWED:
+            return None
+        messages.info(request, gettext("An administrator reset your password: choose your own before you go on."))
+        return redirect(reverse("password_change"))

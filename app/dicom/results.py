@@ -78,10 +78,9 @@ def _read_text(read: Review | None) -> str:
     return f"{read.finding_text} ({label} by {who}, {timezone.localtime(read.signed_at):%Y-%m-%d %H:%M})"
 
 
-def _version(study: Study, analysis: Analysis) -> tuple[object, ...]:
+def _version(study: Study, analysis: Analysis, read: Review | None) -> tuple[object, ...]:
     """What makes an exported object a new one for the PACS: the analysis, the patient the study
     belongs to now (a move), and the read that stands (a signature or an addendum)."""
-    read = _signed_read(study)
     return (analysis.pk, study.sha256, study.patient.patient_id, read.pk if read else "")
 
 
@@ -136,8 +135,9 @@ def _burned_in(analysis: Analysis, read: Review | None = None) -> np.ndarray:
 
 
 def secondary_capture(study: Study, analysis: Analysis) -> pydicom.Dataset:
-    pixels = _burned_in(analysis, _signed_read(study))
-    version = _version(study, analysis)
+    read = _signed_read(study)
+    pixels = _burned_in(analysis, read)
+    version = _version(study, analysis, read)
     common = {
         "pixel_array": pixels,
         "photometric_interpretation": "RGB",
@@ -176,18 +176,18 @@ def _pack(analysis: Analysis):  # noqa: ANN202  (ModelPack | None)
         return None
 
 
-def _ai_groups(study: Study, analysis: Analysis, source: hd.sr.SourceImageForMeasurementGroup) -> list[hd.sr.MeasurementsAndQualitativeEvaluations]:
+def _ai_groups(
+    analysis: Analysis, pack, version: tuple[object, ...], source: hd.sr.SourceImageForMeasurementGroup,  # noqa: ANN001  (ModelPack | None)
+) -> list[hd.sr.MeasurementsAndQualitativeEvaluations]:
     """The AI's observations: one group with the consensus finding and its flags, then one group per
     class (present or absent in the AI's finding, with its consensus probability in %)."""
     outcome = analysis.outcome
     consensus = outcome.consensus
-    pack = _pack(analysis)
     pack_codes = pack.class_codes if pack else {}
     parameters = [f"pack checksum sha256:{pack.identity}"] if pack else []
     if outcome.site_profile:
         parameters.append(f"site profile v{outcome.site_profile.get('version')} (target {outcome.site_profile.get('target')})")
     algorithm = hd.sr.AlgorithmIdentification(name=analysis.pack_name, version=analysis.pack_version, parameters=parameters or None)
-    version = _version(study, analysis)
     flags = [
         hd.sr.QualitativeEvaluation(codes.NEEDS_REVIEW, codes.YES if consensus.needs_review else codes.NO),
         hd.sr.QualitativeEvaluation(codes.GATE_OVERRIDDEN, codes.YES if analysis.gate_overridden else codes.NO),
@@ -213,12 +213,13 @@ def _ai_groups(study: Study, analysis: Analysis, source: hd.sr.SourceImageForMea
     return groups
 
 
-def _read_group(study: Study, analysis: Analysis, read: Review, source: hd.sr.SourceImageForMeasurementGroup) -> hd.sr.MeasurementsAndQualitativeEvaluations:
+def _read_group(
+    read: Review, pack, version: tuple[object, ...], source: hd.sr.SourceImageForMeasurementGroup,  # noqa: ANN001  (ModelPack | None)
+) -> hd.sr.MeasurementsAndQualitativeEvaluations:
     """The radiologist's signed read: its own group, observed by a person (HAS OBS CONTEXT on the
     group), never mixed into the AI's."""
-    pack = _pack(analysis)
     group = hd.sr.MeasurementsAndQualitativeEvaluations(
-        tracking_identifier=hd.sr.TrackingIdentifier(uid=_uid("cxr-sr-read", *_version(study, analysis)), identifier="Radiologist's signed read"),
+        tracking_identifier=hd.sr.TrackingIdentifier(uid=_uid("cxr-sr-read", *version), identifier="Radiologist's signed read"),
         finding_type=codes.class_concept(read.finding, pack.class_codes if pack else {}),
         qualitative_evaluations=[hd.sr.QualitativeEvaluation(codes.SIGNED_READ, codes.YES)],
         source_images=[source],
@@ -255,18 +256,18 @@ def structured_report(study: Study, analysis: Analysis, evidence: pydicom.Datase
             name=f"{analysis.pack_name} {analysis.pack_version}"[:64], manufacturer_name=MANUFACTURER, model_name=analysis.pack_name[:64],
         ),
     )
-    groups = _ai_groups(study, analysis, source)
     read = _signed_read(study)
+    version = _version(study, analysis, read)
+    groups = _ai_groups(analysis, pack, version, source)
     if read is not None:
-        groups.append(_read_group(study, analysis, read, source))
+        groups.append(_read_group(read, pack, version, source))
     report = hd.sr.MeasurementReport(
         observation_context=hd.sr.ObservationContext(observer_device_context=device),
         procedure_reported=codes.PLAIN_CHEST_XRAY,
         imaging_measurements=groups,
     )
-    version = _version(study, analysis)
     sr = hd.sr.ComprehensiveSR(
-        evidence=[source_dataset] if original is not None else [evidence],
+        evidence=[source_dataset],
         content=report[0],
         series_instance_uid=_uid("cxr-sr-series", *version),
         series_number=SR_SERIES_NUMBER,

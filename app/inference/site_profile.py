@@ -120,9 +120,9 @@ class SiteProfile:
                 familiarity_threshold=None if data.get("familiarity_threshold") is None else float(data["familiarity_threshold"]),
                 evidence=dict(data.get("evidence") or {}),
             )
+        except SiteProfileError:
+            raise
         except (KeyError, TypeError, ValueError) as exc:
-            if isinstance(exc, SiteProfileError):
-                raise
             raise SiteProfileError(f"The site profile is incomplete or malformed ({exc}).") from exc
 
     @classmethod

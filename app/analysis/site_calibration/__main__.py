@@ -111,9 +111,13 @@ def fit_command(args: argparse.Namespace) -> int:
 def _left_out(rows: list[dict[str, Any]]) -> dict[str, int]:
     reasons: dict[str, int] = {}
     for r in rows:
-        reason = r.get("refused") and f"refused: {r['refused']}" or ("unreadable" if "error" in r else "")
-        if reason:
-            reasons[reason] = reasons.get(reason, 0) + 1
+        if r.get("refused"):
+            reason = f"refused: {r['refused']}"
+        elif "error" in r:
+            reason = "unreadable"
+        else:
+            continue
+        reasons[reason] = reasons.get(reason, 0) + 1
     return reasons
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -215,5 +215,5 @@ def propose(
     now = decide(probabilities, final, t)
     changed = [keep[i] for i in np.flatnonzero(now != probabilities.argmax(axis=1))]
     proposal = Proposal(profile, before, after, counts, changed)
-    evidence = proposal.evidence()
-    return Proposal(SiteProfile(**{**profile.__dict__, "evidence": {**profile.evidence, **evidence}}), before, after, counts, changed)
+    proposal.profile = replace(profile, evidence={**profile.evidence, **proposal.evidence()})
+    return proposal

@@ -4,7 +4,7 @@ worklist the radiologist came from), agree with the AI in one key, amend a signe
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext
@@ -43,9 +43,8 @@ def reading_context(request: HttpRequest, study: Study, *, form: ReviewForm | No
     return context
 
 
-def _posted_filters(request: HttpRequest) -> dict[str, str]:
-    from django.http import QueryDict
-
+def _posted_filters(request: HttpRequest) -> QueryDict:
+    """The worklist the radiologist came from, carried through the form as its query string."""
     return QueryDict(request.POST.get("worklist", ""))
 
 
@@ -106,5 +105,5 @@ def study_amend(request: HttpRequest, pk: int) -> HttpResponse:
     except ReadError as exc:
         return _rerender(request, study, amend_form=form, read_error=str(exc))
     messages.success(request, gettext("Addendum signed; the original read is kept beside it."))
-    query = request.POST.get("worklist", "")
-    return redirect(reverse("study_detail", args=[pk]) + (f"?{as_query(clean_filters(_posted_filters(request))[0])}" if query else ""))
+    query = as_query(clean_filters(_posted_filters(request))[0])
+    return redirect(reverse("study_detail", args=[pk]) + (f"?{query}" if query else ""))

@@ -6,9 +6,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from app.clinical.urgent import urgent_banner
+from app.clinical.urgent import banner_context
 
 
 @require_GET
 def urgent_banner_view(request: HttpRequest) -> HttpResponse:
-    return render(request, "clinical/_urgent_banner.html", urgent_banner(request))
+    return render(request, "clinical/_urgent_banner.html", banner_context())
