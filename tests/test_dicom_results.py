@@ -61,6 +61,7 @@ class DicomResultsTestCase(ResultsClient, BaseTestCase):
         self.assertIn("demonstration", sc.SeriesDescription)
 
         content = self.export(study, "sr")
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
         (ARTIFACTS / "ai-result-sr.dcm").write_bytes(content)  # for dsrdump by a person
         sr = hd.sr.srread(io.BytesIO(content))
         self.assertEqual(sr.SOPClassUID, ComprehensiveSRStorage)
