@@ -89,7 +89,8 @@ def tail_parameters(model: nn.Module, trainable: int = TRAINABLE_STAGES) -> list
 
 
 def select_samples(args: argparse.Namespace) -> list[Sample]:
-    samples = [s for data in args.data for s in read_dataset(data) if s.label not in set(args.exclude_label)]
+    excluded_sources = set(getattr(args, "exclude_source", None) or [])
+    samples = [s for data in args.data for s in read_dataset(data) if s.label not in set(args.exclude_label) and s.source not in excluded_sources]
     rng = random.Random(args.seed)
     for cap in args.cap_source:
         where, _, count = cap.partition("=")
@@ -258,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backbone", action="append", help=f"repeatable (default: {' '.join(DEFAULT_BACKBONES)})")
     parser.add_argument("--members-per-backbone", type=int, default=2)
     parser.add_argument("--exclude-label", action="append", default=[], help="leave a label out of training (repeatable)")
+    parser.add_argument("--exclude-source", action="append", default=[], help="leave a source of a collection out of training (repeatable), e.g. to keep it external")
     parser.add_argument("--cap-source", action="append", default=[], help="SOURCE:LABEL=N keeps a seeded random N of those images")
     parser.add_argument("--map-label", action="append", default=[], help="SOURCE:LABEL=CLASS trains those films as CLASS (SOURCE * for all)")
     parser.add_argument("--trainable-stages", type=int, default=TRAINABLE_STAGES, help="last stages of each backbone fine-tuned (the rest frozen, its features cached)")
@@ -341,6 +343,7 @@ def main(argv: list[str] | None = None) -> int:
         "sources": dict(sorted(Counter(s.source for s in samples).items())),
         "images_by_source_and_label": {f"{k[0]}: {k[1]}": v for k, v in sorted(Counter((s.source, s.label) for s in samples).items())},
         "excluded_labels": args.exclude_label,
+        "excluded_sources": args.exclude_source,
         "caps": args.cap_source,
         "classes": classes,
         "label_mapping": {f"{source}: {label}": target for (source, label), target in label_mapping(args.map_label).items()},
