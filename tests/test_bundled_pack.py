@@ -74,7 +74,9 @@ def held_out_test_films(per_class: int) -> dict[str, list[Path]]:
     prov = read_manifest(PACK_DIR).manifest["provenance"]
     folders = [SHARED / name.strip().rstrip("/") for name in prov["data"].split(",")]
     mapping = [f"{where.replace(': ', ':')}={target}" for where, target in prov["label_mapping"].items()]
-    args = argparse.Namespace(data=folders, exclude_label=prov["excluded_labels"], cap_source=prov["caps"], map_label=mapping, seed=prov["seed"])
+    # excluded_sources: absent from the manifests of packs built before --exclude-source
+    args = argparse.Namespace(data=folders, exclude_label=prov["excluded_labels"],
+                              exclude_source=prov.get("excluded_sources", []), cap_source=prov["caps"], map_label=mapping, seed=prov["seed"])
     test = split_samples(select_samples(args), seed=prov["seed"])["test"]
     films: dict[str, list[Path]] = {}
     for label in SPECIFIED:

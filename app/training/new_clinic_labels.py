@@ -25,7 +25,7 @@ def untrained_nih_normals(shared: Path) -> list[Sample]:
     parser = argparse.ArgumentParser()
     for name in ("--data",):
         parser.add_argument(name, type=Path, action="append")
-    for name in ("--cap-source", "--map-label", "--exclude-label"):
+    for name in ("--cap-source", "--map-label", "--exclude-label", "--exclude-source"):
         parser.add_argument(name, action="append", default=[])
     parser.add_argument("--seed", type=int, default=0)
     args, _unknown = parser.parse_known_args(training_args(shared, Path("/nonexistent-cache"), Path("/nonexistent-out")))

@@ -89,8 +89,8 @@ def tail_parameters(model: nn.Module, trainable: int = TRAINABLE_STAGES) -> list
 
 
 def select_samples(args: argparse.Namespace) -> list[Sample]:
-    excluded_sources = set(getattr(args, "exclude_source", None) or [])
-    samples = [s for data in args.data for s in read_dataset(data) if s.label not in set(args.exclude_label) and s.source not in excluded_sources]
+    excluded_labels, excluded_sources = set(args.exclude_label), set(args.exclude_source)
+    samples = [s for data in args.data for s in read_dataset(data) if s.label not in excluded_labels and s.source not in excluded_sources]
     rng = random.Random(args.seed)
     for cap in args.cap_source:
         where, _, count = cap.partition("=")
